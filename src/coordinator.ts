@@ -1,0 +1,269 @@
+/**
+ * The coordinator: runs on the main JS thread, starts the wasm main thread's worker and the warm
+ * pool, refills the pool in the background, serves cold spawns, and ends every worker when the
+ * program ends. It never blocks, so a wasm thread waiting on it can never deadlock it.
+ */
+import { writeSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import {
+  InvalidOptionError,
+  ModuleRequirementError,
+  ProgramDestroyedError,
+  ThreadTrapError,
+  WorkerFailedError,
+  type WasiThreadsError,
+} from './errors.js';
+import type { LoadedProgram } from './module-loader.js';
+import type { ResolvedConfig } from './options.js';
+import { BOOT_KEY, type BootData, type ErrorInfo, type ThreadRole, type WorkerMessage } from './protocol.js';
+import { Header, ProgramState, SharedControl } from './ring.js';
+import { EAGAIN } from './spawn.js';
+
+export interface ProgramStats {
+  /** Spawns served by a parked pool worker. */
+  warmSpawns: number;
+  /** Spawns that had to start a new worker. */
+  coldSpawns: number;
+  /** Spawns refused (maxThreads reached, or the program was ending). */
+  failedSpawns: number;
+  peakLiveThreads: number;
+  liveThreads: number;
+  /** Every worker started for this program, the main thread's included. */
+  workersCreated: number;
+}
+
+/** A claim leaves the pool short; waiting this long first lets a short thread's worker come back instead. */
+const REFILL_DELAY_MS = 5;
+
+interface WorkerInfo {
+  role: ThreadRole;
+  slot: number;
+  /** Part of the pool started with the program, which the wasm main thread waits for. */
+  initialPool: boolean;
+  retiring: boolean;
+}
+
+type Outcome = { code: number } | { error: WasiThreadsError };
+
+const running = new Map<string, Program>();
+
+/** Writes all of `chunk` to `fd`, also when another part of the process made it non-blocking. */
+function writeAllSync(fd: number, chunk: Uint8Array): void {
+  let offset = 0;
+  while (offset < chunk.length) {
+    try {
+      offset += writeSync(fd, chunk, offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+    }
+  }
+}
+
+function rebuildError(info: ErrorInfo, where: string): WasiThreadsError {
+  if (info.code === 'ERR_WASI_THREADS_MODULE') return new ModuleRequirementError(info.message);
+  return new WorkerFailedError(`${where} failed to start: ${info.name}: ${info.message}`, info);
+}
+
+export class Program {
+  readonly namespace: string;
+  readonly exited: Promise<number>;
+  private readonly control: SharedControl;
+  private readonly workers = new Map<Worker, WorkerInfo>();
+  private readonly freeSlots: number[];
+  private workersCreated = 0;
+  private initialPoolPending: number;
+  private refillTimer: NodeJS.Timeout | undefined;
+  private mainExitCode: number | undefined;
+  private outcome: Outcome | undefined;
+  private settle!: { resolve: (code: number) => void; reject: (error: Error) => void };
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly program: LoadedProgram,
+  ) {
+    if (running.has(config.namespace)) {
+      throw new InvalidOptionError(`namespace "${config.namespace}" is already running a program: choose another one`);
+    }
+    this.namespace = config.namespace;
+    // Slots for every thread that may live at once, plus a full idle pool beside them.
+    const slotCount = config.maxThreads + config.poolSize;
+    this.control = SharedControl.create(slotCount);
+    this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
+    this.initialPoolPending = config.poolSize;
+    this.exited = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    // A caller that only destroys the program need not also catch `exited`.
+    this.exited.catch(() => undefined);
+    running.set(this.namespace, this);
+  }
+
+  start(): void {
+    this.startWorker('main', -1);
+    this.fillPool(true);
+    if (this.config.poolSize === 0) this.markPoolReady();
+    this.watchEvents();
+  }
+
+  stats(): ProgramStats {
+    const { control } = this;
+    return {
+      warmSpawns: control.load(Header.WarmSpawns),
+      coldSpawns: control.load(Header.ColdSpawns),
+      failedSpawns: control.load(Header.FailedSpawns),
+      peakLiveThreads: control.load(Header.PeakLiveThreads),
+      liveThreads: control.load(Header.LiveThreads),
+      workersCreated: this.workersCreated,
+    };
+  }
+
+  /** Ends every worker now; `exited` rejects with ProgramDestroyedError unless the program had ended. */
+  async destroy(): Promise<void> {
+    await this.finish({ error: new ProgramDestroyedError(this.namespace) });
+  }
+
+  /** Number of workers still alive: 0 once the program has ended. */
+  get liveWorkers(): number {
+    return this.workers.size;
+  }
+
+  /** Starts pool workers until the pool's places are all taken (returning workers take them too). */
+  private fillPool(initialPool: boolean): void {
+    while (!this.outcome && this.freeSlots.length > 0 && this.control.incrementBelow(Header.PoolReserved, this.config.poolSize)) {
+      this.startWorker('thread', this.freeSlots.pop()!, undefined, initialPool);
+    }
+  }
+
+  private startWorker(role: ThreadRole, slot: number, coldReply?: Int32Array, initialPool = false): void {
+    const { config, program } = this;
+    const boot: BootData = {
+      namespace: this.namespace,
+      role,
+      module: program.module,
+      memory: program.memory,
+      privateMemory: program.privateMemory,
+      memoryImport: program.memoryImport,
+      control: this.control.buffer,
+      slotCount: this.control.layout.slotCount,
+      slot,
+      coldReply,
+      wasiOptions: config.wasiOptions,
+      initMethod: config.initMethod,
+      poolSize: config.poolSize,
+      maxThreads: config.maxThreads,
+    };
+    const worker = new Worker(role === 'main' ? config.entryFile : config.threadFile, {
+      workerData: { [BOOT_KEY]: boot },
+      // Without these Node opens process.stdout in this thread, which makes a pipe on fd 1 non-blocking.
+      stdout: true,
+      stderr: true,
+    });
+    this.workersCreated++;
+    const info: WorkerInfo = { role, slot, initialPool, retiring: false };
+    this.workers.set(worker, info);
+    worker.stdout.on('data', (chunk: Uint8Array) => writeAllSync(1, chunk));
+    worker.stderr.on('data', (chunk: Uint8Array) => writeAllSync(2, chunk));
+    worker.on('message', (message: WorkerMessage) => this.onMessage(worker, info, message));
+    worker.on('error', (error) => {
+      void this.finish({ error: new WorkerFailedError(`the worker of ${this.describe(info)} threw: ${error.message}`, error) });
+    });
+    worker.on('exit', (exitCode) => {
+      this.workers.delete(worker);
+      const expected = info.retiring || (role === 'main' && this.mainExitCode !== undefined);
+      if (!expected && !this.outcome) {
+        const error = new WorkerFailedError(
+          `the worker of ${this.describe(info)} exited (code ${exitCode}) while the program was running; did its script call initWasiWorker()?`,
+        );
+        void this.finish({ error });
+      }
+    });
+  }
+
+  private describe(info: WorkerInfo): string {
+    return `${info.role === 'main' ? 'the wasm main thread' : `thread slot ${info.slot}`} of "${this.namespace}"`;
+  }
+
+  private onMessage(worker: Worker, info: WorkerInfo, message: WorkerMessage): void {
+    if (this.outcome) return;
+    switch (message.type) {
+      case 'ready':
+        if (info.initialPool && --this.initialPoolPending === 0) this.markPoolReady();
+        break;
+      case 'cold-spawn':
+        this.coldSpawn(message.tid, message.startArg, message.reply);
+        break;
+      case 'exit':
+        void this.finish({ code: message.code });
+        break;
+      case 'trap':
+        void this.finish({ error: new ThreadTrapError(message.tid, message.error) });
+        break;
+      case 'main-done':
+        this.mainExitCode = message.code;
+        if (message.destroyWhenEnd) void this.finish({ code: message.code });
+        else this.checkEvents();
+        break;
+      case 'retire':
+        info.retiring = true;
+        this.freeSlots.push(message.slot);
+        void worker.terminate();
+        break;
+      case 'fatal':
+        void this.finish({ error: rebuildError(message.error, `the worker of ${this.describe(info)}`) });
+        break;
+    }
+  }
+
+  private coldSpawn(tid: number, startArg: number, reply: Int32Array): void {
+    const slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      Atomics.store(reply, 0, -EAGAIN);
+      Atomics.notify(reply, 0);
+      return;
+    }
+    this.control.assign(slot, tid, startArg);
+    this.startWorker('thread', slot, reply);
+  }
+
+  private markPoolReady(): void {
+    Atomics.store(this.control.words, Header.PoolReady, 1);
+    Atomics.notify(this.control.words, Header.PoolReady);
+  }
+
+  /** Follows `Header.Events` without blocking: workers bump it on claims and when the last thread returns. */
+  private watchEvents(): void {
+    if (this.outcome) return;
+    const seen = this.control.load(Header.Events);
+    this.checkEvents();
+    const wait = Atomics.waitAsync(this.control.words, Header.Events, seen);
+    if (wait.async) void wait.value.then(() => this.watchEvents());
+    else setImmediate(() => this.watchEvents());
+  }
+
+  private checkEvents(): void {
+    if (this.outcome) return;
+    if (this.mainExitCode !== undefined && this.control.load(Header.LiveThreads) === 0) {
+      void this.finish({ code: this.mainExitCode });
+      return;
+    }
+    const short = this.control.load(Header.PoolReserved) < this.config.poolSize;
+    if (short && this.refillTimer === undefined && this.initialPoolPending === 0) {
+      this.refillTimer = setTimeout(() => {
+        this.refillTimer = undefined;
+        this.fillPool(false);
+      }, REFILL_DELAY_MS);
+    }
+  }
+
+  private async finish(outcome: Outcome): Promise<void> {
+    if (this.outcome) {
+      await this.exited.catch(() => undefined);
+      return;
+    }
+    this.outcome = outcome;
+    Atomics.store(this.control.words, Header.State, ProgramState.Ending);
+    clearTimeout(this.refillTimer);
+    await Promise.all([...this.workers.keys()].map((worker) => worker.terminate()));
+    running.delete(this.namespace);
+    if ('code' in outcome) this.settle.resolve(outcome.code);
+    else this.settle.reject(outcome.error);
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * wasi-threads-wrapper: run wasi-threads WebAssembly programs on Node.js with a warm worker pool.
+ */
+import './v8-flags.js';
+import { Program } from './coordinator.js';
+import { loadProgram } from './module-loader.js';
+import { resolveConfig, type WasiMainConfig } from './options.js';
+
+export type { ProgramStats } from './coordinator.js';
+export type { MemorySetting, WasiMainConfig, WasiOptions } from './options.js';
+export type { ThreadRole } from './protocol.js';
+export type { WorkerConfig, WorkerConfigFunction } from './thread-worker.js';
+export type { WasiLike } from './wasi-glue.js';
+export { DEFAULTS } from './options.js';
+export {
+  InvalidOptionError,
+  ModuleRequirementError,
+  ProgramDestroyedError,
+  ThreadTrapError,
+  WasiThreadsError,
+  WasmLoadError,
+  WorkerFailedError,
+} from './errors.js';
+export { initWasiWorker } from './thread-worker.js';
+
+/** A running wasm program: its exit, its spawn statistics, and a way to end it early. */
+export interface WasiProgram {
+  readonly namespace: string;
+  /** Resolves with the exit code, or rejects with the error that ended the program. */
+  readonly exited: Promise<number>;
+  stats(): import('./coordinator.js').ProgramStats;
+  /** Ends every worker of the program; `exited` then rejects with ProgramDestroyedError. */
+  destroy(): Promise<void>;
+  /** Workers of this program still alive (0 once it has ended). */
+  readonly liveWorkers: number;
+}
+
+/**
+ * Starts the program and returns at once with its handle. Every check on the config and the module
+ * happens before any worker starts, and a failing check rejects with a typed error.
+ */
+export async function startWasiMain(config: WasiMainConfig): Promise<WasiProgram> {
+  const resolved = resolveConfig(config);
+  const loaded = await loadProgram({ ...config, initMethod: resolved.initMethod, memorySetting: resolved.memorySetting });
+  const program = new Program(resolved, loaded);
+  program.start();
+  return program;
+}
+
+/** Runs the program to its end; resolves with its exit code (the seed's API). */
+export async function initWasiMain(config: WasiMainConfig): Promise<number> {
+  return (await startWasiMain(config)).exited;
+}

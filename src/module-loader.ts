@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { InvalidOptionError, ModuleRequirementError, WasmLoadError } from './errors.js';
+import { DEFAULTS, type MemorySetting, type WasiMainConfig } from './options.js';
+import { readMemoryImport, type MemoryImport } from './wasm-binary.js';
+
+/** What the coordinator needs to know about the program before any worker starts. */
+export interface LoadedProgram {
+  module: WebAssembly.Module;
+  /** True when the module imports `wasi.thread-spawn`. */
+  threaded: boolean;
+  /** Where the memory goes in the import object, if the module imports one. */
+  memoryImport?: { module: string; name: string };
+  /** The memory every thread shares; absent for a single-threaded module that has no shared memory import. */
+  memory?: WebAssembly.Memory;
+  /** Limits for a non-shared imported memory, which the main thread's worker creates itself. */
+  privateMemory?: WebAssembly.MemoryDescriptor;
+}
+
+const PAGES_LIMIT = 65536;
+
+async function readSource(source: NonNullable<WasiMainConfig['wasmFile']>): Promise<{ bytes: Uint8Array; label: string }> {
+  if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), label: 'the wasmFile buffer' };
+  if (ArrayBuffer.isView(source)) {
+    return { bytes: new Uint8Array(source.buffer, source.byteOffset, source.byteLength), label: 'the wasmFile buffer' };
+  }
+  const path = source instanceof URL ? fileURLToPath(source) : source;
+  if (typeof path !== 'string' || path === '') {
+    throw new InvalidOptionError('wasmFile must be a path, a file URL or a buffer');
+  }
+  try {
+    return { bytes: await readFile(path), label: `wasm file "${path}"` };
+  } catch (error) {
+    throw new WasmLoadError(`cannot read wasm file "${path}": ${(error as Error).message}`, error);
+  }
+}
+
+function chooseMemory(declared: MemoryImport | undefined, setting: MemorySetting | undefined): WebAssembly.MemoryDescriptor {
+  const low = declared?.initial ?? 1;
+  const high = declared?.maximum ?? PAGES_LIMIT;
+  const clamp = (pages: number) => Math.min(Math.max(pages, low), high);
+  const initial = setting?.initial ?? clamp(DEFAULTS.memory.initial);
+  const maximum = setting?.maximum ?? Math.max(initial, clamp(DEFAULTS.memory.maximum));
+  if (initial > maximum) {
+    throw new InvalidOptionError(`memorySetting.initial (${initial} pages) is above memorySetting.maximum (${maximum} pages)`);
+  }
+  if (declared && initial < declared.initial) {
+    throw new ModuleRequirementError(
+      `memorySetting.initial is ${initial} pages but the module's memory import needs at least ${declared.initial}: raise it or leave it unset`,
+    );
+  }
+  if (declared?.maximum !== undefined && maximum > declared.maximum) {
+    throw new ModuleRequirementError(
+      `memorySetting.maximum is ${maximum} pages but the module's memory import allows at most ${declared.maximum}: lower it or leave it unset`,
+    );
+  }
+  return { initial, maximum };
+}
+
+/** Reads, compiles and checks the program against the wasi-threads requirements. */
+export async function loadProgram(config: WasiMainConfig): Promise<LoadedProgram> {
+  let module: WebAssembly.Module;
+  let bytes: Uint8Array | undefined;
+  if (config.wasmModule) {
+    module = config.wasmModule;
+  } else {
+    const source = await readSource(config.wasmFile!);
+    bytes = source.bytes;
+    try {
+      module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    } catch (error) {
+      throw new WasmLoadError(`${source.label} is not a valid WebAssembly module: ${(error as Error).message}`, error);
+    }
+  }
+
+  const imports = WebAssembly.Module.imports(module);
+  const exports = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  const threaded = imports.some((i) => i.module === 'wasi' && i.name === 'thread-spawn' && i.kind === 'function');
+  const memoryEntry = imports.find((i) => i.kind === 'memory');
+
+  if (threaded && !exports.has('wasi_thread_start')) {
+    throw new ModuleRequirementError(
+      'the module imports wasi.thread-spawn but does not export wasi_thread_start(tid, start_arg): link it with --export=wasi_thread_start',
+    );
+  }
+  if (threaded && !memoryEntry) {
+    throw new ModuleRequirementError('the module imports wasi.thread-spawn but does not import its memory: link it with --import-memory --shared-memory');
+  }
+  if (config.initMethod && !exports.has(config.initMethod)) {
+    throw new ModuleRequirementError(`initMethod "${config.initMethod}" is not exported by the module`);
+  }
+  if (!memoryEntry) return { module, threaded };
+
+  // A compiled module does not reveal its memory limits; bytes do.
+  const declared = bytes ? readMemoryImport(bytes) : undefined;
+  if (threaded && declared && !declared.shared) {
+    throw new ModuleRequirementError('the module\'s imported memory is not shared: link it with --shared-memory (and atomics enabled)');
+  }
+  const descriptor = chooseMemory(declared, config.memorySetting);
+  const memoryImport = { module: memoryEntry.module, name: memoryEntry.name };
+  if (declared && !declared.shared) return { module, threaded, memoryImport, privateMemory: descriptor };
+  return { module, threaded, memoryImport, memory: new WebAssembly.Memory({ ...descriptor, shared: true }) };
+}

@@ -1,0 +1,52 @@
+/** What the coordinator hands each worker, and the messages workers send back (never the reverse). */
+import type { WasiOptions } from './options.js';
+
+export type ThreadRole = 'main' | 'thread';
+
+/** Marks `workerData` as ours, so `initWasiWorker` can tell a library worker from any other. */
+export const BOOT_KEY = '__wasiThreadsWrapperBoot';
+
+export interface BootData {
+  namespace: string;
+  role: ThreadRole;
+  module: WebAssembly.Module;
+  memory?: WebAssembly.Memory;
+  privateMemory?: WebAssembly.MemoryDescriptor;
+  memoryImport?: { module: string; name: string };
+  control: SharedArrayBuffer;
+  slotCount: number;
+  /** The worker's slot; -1 for the wasm main thread. */
+  slot: number;
+  /** Set for a cold spawn: the worker stores the tid here once it is instantiated. */
+  coldReply?: Int32Array;
+  wasiOptions: WasiOptions;
+  initMethod: string;
+  poolSize: number;
+  maxThreads: number;
+}
+
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+export type WorkerMessage =
+  /** Instantiated (and, for a pool worker, parked in the ring). */
+  | { type: 'ready' }
+  | { type: 'cold-spawn'; tid: number; startArg: number; reply: Int32Array }
+  | { type: 'exit'; tid: number; code: number }
+  | { type: 'trap'; tid: number; error: ErrorInfo }
+  | { type: 'main-done'; code: number; destroyWhenEnd: boolean }
+  /** The pool was full when this worker's thread returned: the coordinator ends it and frees the slot. */
+  | { type: 'retire'; slot: number }
+  /** The worker could not set up (bad config function, link error, missing entry). */
+  | { type: 'fatal'; error: ErrorInfo };
+
+export function errorInfo(error: unknown): ErrorInfo {
+  if (error instanceof Error) {
+    return { name: error.name, message: error.message, stack: error.stack, code: (error as { code?: string }).code };
+  }
+  return { name: 'Error', message: String(error) };
+}

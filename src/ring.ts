@@ -1,0 +1,210 @@
+/**
+ * The shared control block of one wasm program: program-wide counters, a lock-free ring of idle
+ * worker slots, and one mailbox per worker slot. Every thread of the program (the coordinator and
+ * all workers) holds an `Int32Array` over the same SharedArrayBuffer and follows this protocol:
+ *
+ * - A parked worker owns slot `s` and waits on `slotState(s)` while it is `SlotState.Idle`.
+ * - A spawning thread claims an idle slot with `claimIdleSlot()` (compare-and-swap, never blocks),
+ *   writes `(tid, startArg)` with `assign()`, which also wakes the worker with `Atomics.notify`.
+ * - A worker whose thread returned puts its slot back with `releaseSlot()`.
+ *
+ * The ring is Vyukov's bounded multi-producer/multi-consumer queue: each cell carries a sequence
+ * number that tells producers and consumers whose turn it is, so no lock is ever held. A claim that
+ * races with a release still in progress sees "empty" and takes the cold path: nothing waits.
+ */
+
+/** Program-wide words, indices into the Int32Array. */
+export const Header = {
+  /** `ProgramState`: spawns fail fast once the program is ending. */
+  State: 0,
+  /** Last thread id handed out; tids are 1..MAX_TID. */
+  LastTid: 1,
+  /** Threads spawned and not yet returned from `wasi_thread_start`. */
+  LiveThreads: 2,
+  PeakLiveThreads: 3,
+  /** Pool places taken: workers parked in the ring plus workers on their way into it. */
+  PoolReserved: 4,
+  /** Bumped (and notified) whenever the coordinator has something to look at: claims, last thread gone. */
+  Events: 5,
+  WarmSpawns: 6,
+  ColdSpawns: 7,
+  FailedSpawns: 8,
+  /** 1 once the initial pool is parked; the wasm main thread waits for it before it starts. */
+  PoolReady: 9,
+  RingHead: 10,
+  RingTail: 11,
+} as const;
+const HEADER_WORDS = 16;
+
+/** Each ring cell is `[sequence, slot index]`. */
+const CELL_WORDS = 2;
+/** Each slot is `[state, tid, startArg, unused]`. */
+const SLOT_WORDS = 4;
+const SLOT_TID = 1;
+const SLOT_ARG = 2;
+
+export const ProgramState = { Running: 0, Ending: 1 } as const;
+export const SlotState = { Idle: 0, Assigned: 1, Running: 2 } as const;
+
+/** The largest thread id of the wasi-threads ABI. */
+export const MAX_TID = 0x1fffffff;
+
+export interface ControlLayout {
+  /** Power of two, at least `slotCount`, so a release always finds room. */
+  ringCapacity: number;
+  slotCount: number;
+}
+
+export function layoutFor(slotCount: number): ControlLayout {
+  let ringCapacity = 1;
+  while (ringCapacity < slotCount) ringCapacity *= 2;
+  return { ringCapacity, slotCount };
+}
+
+export function controlBufferBytes({ ringCapacity, slotCount }: ControlLayout): number {
+  return (HEADER_WORDS + ringCapacity * CELL_WORDS + slotCount * SLOT_WORDS) * Int32Array.BYTES_PER_ELEMENT;
+}
+
+export class SharedControl {
+  readonly words: Int32Array;
+  private readonly mask: number;
+  private readonly ringBase = HEADER_WORDS;
+  private readonly slotBase: number;
+
+  constructor(
+    buffer: SharedArrayBuffer,
+    readonly layout: ControlLayout,
+  ) {
+    this.words = new Int32Array(buffer);
+    this.mask = layout.ringCapacity - 1;
+    this.slotBase = HEADER_WORDS + layout.ringCapacity * CELL_WORDS;
+  }
+
+  /** Allocates and initialises a control block; only the coordinator calls this. */
+  static create(slotCount: number): SharedControl {
+    const layout = layoutFor(slotCount);
+    const control = new SharedControl(new SharedArrayBuffer(controlBufferBytes(layout)), layout);
+    for (let i = 0; i < layout.ringCapacity; i++) control.words[control.ringBase + i * CELL_WORDS] = i;
+    return control;
+  }
+
+  get buffer(): SharedArrayBuffer {
+    return this.words.buffer as SharedArrayBuffer;
+  }
+
+  load(word: number): number {
+    return Atomics.load(this.words, word);
+  }
+
+  add(word: number, delta: number): number {
+    return Atomics.add(this.words, word, delta);
+  }
+
+  /** Increments `word` only if it is below `limit`; returns whether it did. */
+  incrementBelow(word: number, limit: number): boolean {
+    let current = Atomics.load(this.words, word);
+    while (current < limit) {
+      const seen = Atomics.compareExchange(this.words, word, current, current + 1);
+      if (seen === current) return true;
+      current = seen;
+    }
+    return false;
+  }
+
+  raiseTo(word: number, value: number): void {
+    let current = Atomics.load(this.words, word);
+    while (current < value) {
+      const seen = Atomics.compareExchange(this.words, word, current, value);
+      if (seen === current) return;
+      current = seen;
+    }
+  }
+
+  /** Wakes the coordinator's `Atomics.waitAsync` on `Header.Events`. */
+  signalCoordinator(): void {
+    Atomics.add(this.words, Header.Events, 1);
+    Atomics.notify(this.words, Header.Events);
+  }
+
+  nextTid(): number {
+    const previous = Atomics.add(this.words, Header.LastTid, 1) >>> 0;
+    return (previous % MAX_TID) + 1;
+  }
+
+  /** Takes an idle slot off the ring, or returns -1 when none is ready. */
+  claimIdleSlot(): number {
+    const { words, mask, ringBase } = this;
+    let position = Atomics.load(words, Header.RingHead);
+    for (;;) {
+      const cell = ringBase + (position & mask) * CELL_WORDS;
+      const lag = (Atomics.load(words, cell) - ((position + 1) | 0)) | 0;
+      if (lag === 0) {
+        const seen = Atomics.compareExchange(words, Header.RingHead, position, (position + 1) | 0);
+        if (seen === position) {
+          const slot = Atomics.load(words, cell + 1);
+          Atomics.store(words, cell, (position + mask + 1) | 0);
+          return slot;
+        }
+        position = seen;
+      } else if (lag < 0) {
+        return -1;
+      } else {
+        position = Atomics.load(words, Header.RingHead);
+      }
+    }
+  }
+
+  /** Puts an idle slot on the ring. The ring holds every slot at once, so this cannot fail. */
+  releaseSlot(slot: number): void {
+    const { words, mask, ringBase } = this;
+    let position = Atomics.load(words, Header.RingTail);
+    for (;;) {
+      const cell = ringBase + (position & mask) * CELL_WORDS;
+      const lag = (Atomics.load(words, cell) - position) | 0;
+      if (lag === 0) {
+        const seen = Atomics.compareExchange(words, Header.RingTail, position, (position + 1) | 0);
+        if (seen === position) {
+          Atomics.store(words, cell + 1, slot);
+          Atomics.store(words, cell, (position + 1) | 0);
+          return;
+        }
+        position = seen;
+      } else if (lag < 0) {
+        throw new Error(`ring overflow releasing slot ${slot}: a slot was released twice`);
+      } else {
+        position = Atomics.load(words, Header.RingTail);
+      }
+    }
+  }
+
+  slotState(slot: number): number {
+    return this.slotBase + slot * SLOT_WORDS;
+  }
+
+  /** Hands `(tid, startArg)` to the worker of `slot` and wakes it. */
+  assign(slot: number, tid: number, startArg: number): void {
+    const base = this.slotState(slot);
+    Atomics.store(this.words, base + SLOT_TID, tid);
+    Atomics.store(this.words, base + SLOT_ARG, startArg);
+    Atomics.store(this.words, base, SlotState.Assigned);
+    Atomics.notify(this.words, base, 1);
+  }
+
+  /** Parks the worker of `slot` until a thread is assigned; returns `[tid, startArg]`. */
+  awaitAssignment(slot: number): [tid: number, startArg: number] {
+    const base = this.slotState(slot);
+    while (Atomics.load(this.words, base) !== SlotState.Assigned) Atomics.wait(this.words, base, SlotState.Idle);
+    Atomics.store(this.words, base, SlotState.Running);
+    return [Atomics.load(this.words, base + SLOT_TID), Atomics.load(this.words, base + SLOT_ARG)];
+  }
+
+  /** The tid last assigned to `slot`. */
+  assignedTid(slot: number): number {
+    return Atomics.load(this.words, this.slotState(slot) + SLOT_TID);
+  }
+
+  /** Marks `slot` idle again before its worker parks; the worker calls this, then `releaseSlot`. */
+  markIdle(slot: number): void {
+    Atomics.store(this.words, this.slotState(slot), SlotState.Idle);
+  }
+}

@@ -1,0 +1,57 @@
+/** Builds the WASI half of a thread's import object. Runs inside workers only. */
+import type { WasiOptions } from './options.js';
+
+/** The parts of a WASI object the library uses; `node:wasi` fits, and so do most userland WASI shims. */
+export interface WasiLike {
+  wasiImport?: Record<string, unknown>;
+  getImportObject?(): Record<string, Record<string, unknown>>;
+  start?(instance: object): number | undefined | void;
+  initialize?(instance: object): void;
+}
+
+/** Thrown from `proc_exit` to unwind the calling thread's wasm stack; the coordinator has been told already. */
+export class ProcExit extends Error {
+  constructor(readonly code: number) {
+    super(`proc_exit(${code})`);
+    this.name = 'ProcExit';
+  }
+}
+
+/** node:wasi warns that it is experimental in every worker that loads it; once per process is plenty. */
+function silenceWasiWarning(): void {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (warning: string | Error, ...rest: unknown[]) {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (/WASI/.test(text) && JSON.stringify(rest).includes('ExperimentalWarning')) return;
+    return (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
+  } as typeof process.emitWarning;
+}
+
+export async function createNodeWasi(options: WasiOptions): Promise<WasiLike> {
+  silenceWasiWarning();
+  const { WASI } = await import('node:wasi');
+  return new WASI({ ...options, version: options.version ?? 'preview1', returnOnExit: true }) as WasiLike;
+}
+
+/**
+ * The WASI import namespaces of `wasi`, with `proc_exit` routed to `onExit`: `process.exit()` in a
+ * worker would end only that worker, while proc_exit must end every thread of the program.
+ */
+export function wasiImports(wasi: WasiLike, onExit: (code: number) => void): Record<string, Record<string, unknown>> {
+  const namespaces = wasi.getImportObject?.() ?? { wasi_snapshot_preview1: wasi.wasiImport ?? {} };
+  const procExit = (code: number) => {
+    onExit(code >>> 0);
+    throw new ProcExit(code >>> 0);
+  };
+  const routed: Record<string, Record<string, unknown>> = {};
+  for (const [name, functions] of Object.entries(namespaces)) routed[name] = { ...functions, proc_exit: procExit };
+  return routed;
+}
+
+/**
+ * Gives `wasi` the memory without running anything: node:wasi refuses to `initialize` a command
+ * module, but accepts an object that only carries the memory.
+ */
+export function bindMemory(wasi: WasiLike, memory: WebAssembly.Memory): void {
+  wasi.initialize?.({ exports: { memory } });
+}
