@@ -42,7 +42,8 @@ export interface WasiProgram {
 export async function startWasiMain(config: WasiMainConfig): Promise<WasiProgram> {
   const resolved = resolveConfig(config);
   const loaded = await loadProgram({ ...config, initMethod: resolved.initMethod, memorySetting: resolved.memorySetting });
-  const program = new Program(resolved, loaded);
+  // A program that cannot spawn gets no pool.
+  const program = new Program({ ...resolved, poolSize: loaded.threaded ? resolved.poolSize : 0 }, loaded);
   program.start();
   return program;
 }
