@@ -32,7 +32,10 @@ export interface ProgramStats {
   workersCreated: number;
 }
 
-/** A claim leaves the pool short; waiting this long first lets a short thread's worker come back instead. */
+/**
+ * A claim leaves the pool short. The coordinator refills it only if no worker came back within this
+ * long: short threads return their workers at once, and a refill then would only push them out.
+ */
 const REFILL_DELAY_MS = 5;
 
 interface WorkerInfo {
@@ -244,13 +247,21 @@ export class Program {
       void this.finish({ code: this.mainExitCode });
       return;
     }
-    const short = this.control.load(Header.PoolReserved) < this.config.poolSize;
-    if (short && this.refillTimer === undefined && this.initialPoolPending === 0) {
-      this.refillTimer = setTimeout(() => {
-        this.refillTimer = undefined;
-        this.fillPool(false);
-      }, REFILL_DELAY_MS);
-    }
+    if (this.refillTimer === undefined && this.initialPoolPending === 0 && this.poolShort()) this.scheduleRefill();
+  }
+
+  private poolShort(): boolean {
+    return this.control.load(Header.PoolReserved) < this.config.poolSize;
+  }
+
+  private scheduleRefill(): void {
+    const returns = this.control.load(Header.Returns);
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      if (this.outcome || !this.poolShort()) return;
+      if (this.control.load(Header.Returns) === returns) this.fillPool(false);
+      else this.scheduleRefill();
+    }, REFILL_DELAY_MS);
   }
 
   private async finish(outcome: Outcome): Promise<void> {

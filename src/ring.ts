@@ -33,6 +33,8 @@ export const Header = {
   PoolReady: 9,
   RingHead: 10,
   RingTail: 11,
+  /** Bumped whenever a worker whose thread returned parks again: tells the coordinator demand is being met. */
+  Returns: 12,
 } as const;
 const HEADER_WORDS = 16;
 
@@ -154,6 +156,21 @@ export class SharedControl {
     }
   }
 
+  /**
+   * Like `claimIdleSlot`, but waits up to `graceMs` for a release: a thread the spawner just joined
+   * has finished its wasm but may not have handed its slot back yet, and a cold start costs ~1000x more.
+   */
+  claimIdleSlotWithin(graceMs: number): number {
+    const deadline = performance.now() + graceMs;
+    for (;;) {
+      const tail = Atomics.load(this.words, Header.RingTail);
+      const slot = this.claimIdleSlot();
+      const remaining = deadline - performance.now();
+      if (slot >= 0 || remaining <= 0) return slot;
+      Atomics.wait(this.words, Header.RingTail, tail, remaining);
+    }
+  }
+
   /** Puts an idle slot on the ring. The ring holds every slot at once, so this cannot fail. */
   releaseSlot(slot: number): void {
     const { words, mask, ringBase } = this;
@@ -166,6 +183,7 @@ export class SharedControl {
         if (seen === position) {
           Atomics.store(words, cell + 1, slot);
           Atomics.store(words, cell, (position + 1) | 0);
+          Atomics.notify(words, Header.RingTail); // a claimer may be waiting out a thread's return
           return;
         }
         position = seen;

@@ -7,6 +7,9 @@ import { Header, ProgramState, type SharedControl } from './ring.js';
 /** wasi-libc turns any negative result into EAGAIN; this is its errno value. */
 export const EAGAIN = 6;
 
+/** How long a spawn waits for a returning thread's worker before it starts a new one. */
+const RETURN_GRACE_MS = 2;
+
 /** Asks the coordinator for a new worker and blocks until it runs `tid` (or returns a negative errno). */
 export type ColdSpawn = (tid: number, startArg: number) => number;
 
@@ -16,9 +19,12 @@ export function createThreadSpawn(control: SharedControl, maxThreads: number, co
       control.add(Header.FailedSpawns, 1);
       return -EAGAIN;
     }
-    control.raiseTo(Header.PeakLiveThreads, control.load(Header.LiveThreads));
+    const live = control.load(Header.LiveThreads);
+    control.raiseTo(Header.PeakLiveThreads, live);
     const tid = control.nextTid();
-    const slot = control.claimIdleSlot();
+    let slot = control.claimIdleSlot();
+    // Other live threads may be about to hand their workers back.
+    if (slot < 0 && live > 1) slot = control.claimIdleSlotWithin(RETURN_GRACE_MS);
     if (slot >= 0) {
       control.assign(slot, tid, startArg);
       control.add(Header.PoolReserved, -1);

@@ -133,7 +133,10 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
     }
     control.markIdle(boot.slot);
     const parks = control.incrementBelow(Header.PoolReserved, boot.poolSize);
-    if (parks) control.releaseSlot(boot.slot);
+    if (parks) {
+      control.releaseSlot(boot.slot);
+      control.add(Header.Returns, 1);
+    }
     // Counted down only after the slot is back, so a spawn that passed the limit finds a worker.
     if (control.add(Header.LiveThreads, -1) === 1) control.signalCoordinator();
     if (!parks) {

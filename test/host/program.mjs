@@ -1,0 +1,55 @@
+// The seed's single-file usage: this one file is both the coordinator (main JS thread) and the
+// script of every worker the library starts. Tests run it as a child process:
+//   node program.mjs '{"programs":[{"fixture":"counter","args":["4"],"poolSize":2}, ...]}'
+// The programs run at once in this one process. It prints their own output, then one line
+// `@@result <json array>` on stderr, and ends by itself (no process.exit), so a leaked worker
+// shows up as a hang. The exit status is the first program's exit code (70 when it failed).
+import { isMainThread } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { writeSync } from 'node:fs';
+import { initWasiWorker, startWasiMain } from 'wasi-threads-wrapper';
+
+const fixturePath = (name) => fileURLToPath(new URL(`../../fixtures/build/${name}.wasm`, import.meta.url));
+
+async function run({ fixture, args = [], ...options }) {
+  const result = {};
+  let program;
+  try {
+    program = await startWasiMain({
+      entryFile: fileURLToPath(import.meta.url),
+      wasmFile: fixturePath(fixture),
+      wasiOptions: { args: [fixture, ...args] },
+      ...options,
+    });
+    result.namespace = program.namespace;
+    result.exitCode = await program.exited;
+  } catch (error) {
+    result.error = { name: error.name, code: error.code, message: error.message, threadId: error.threadId };
+  }
+  if (program) {
+    result.stats = program.stats();
+    result.liveWorkers = program.liveWorkers;
+  }
+  return result;
+}
+
+if (isMainThread) {
+  const { programs, workerConfig } = JSON.parse(process.argv[2]);
+  // Workers copy this process's environment when they start.
+  if (workerConfig) process.env.WORKER_CONFIG = JSON.stringify(workerConfig);
+  const results = await Promise.all(programs.map(run));
+  writeSync(2, `@@result ${JSON.stringify(results)}\n`);
+  process.exitCode = results[0].error ? 70 : results[0].exitCode;
+} else {
+  // Per-role settings, turned into what a real config function returns.
+  await initWasiWorker(async (namespace, role) => {
+    const settings = JSON.parse(process.env.WORKER_CONFIG ?? '{}')[role] ?? {};
+    const config = { destroyWhenEnd: settings.destroyWhenEnd, noWasiStart: settings.noWasiStart };
+    if (settings.hostValue !== undefined) config.wasmImports = { host: { value: () => settings.hostValue } };
+    if (settings.customWasiArgs) {
+      const { WASI } = await import('node:wasi');
+      config.wasi = new WASI({ version: 'preview1', args: [...settings.customWasiArgs, `ns=${namespace}`], returnOnExit: true });
+    }
+    return config;
+  });
+}

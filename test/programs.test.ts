@@ -1,0 +1,180 @@
+// Real threaded programs, each run in its own `node` process through test/host/program.mjs (the
+// seed's single-file usage). Every run must end by itself: a leaked worker fails it as a hang.
+import { describe, expect, it } from 'vitest';
+import { runHost, runProgram } from './helpers.js';
+
+describe('threaded programs', () => {
+  it('counts with a mutex over 4 threads, every spawn warm when the pool is large enough', async () => {
+    const run = await runProgram({ fixture: 'counter', args: ['4', '10000'], poolSize: 4 });
+    expect(run.stdout).toBe('counter=40000 expected=40000\n');
+    expect(run.exitCode).toBe(0);
+    expect(run.status).toBe(0);
+    expect(run.stats).toMatchObject({ warmSpawns: 4, coldSpawns: 0, failedSpawns: 0, liveThreads: 0 });
+    expect(run.liveWorkers).toBe(0);
+  });
+
+  it('spawns every thread cold with poolSize 0', async () => {
+    const run = await runProgram({ fixture: 'counter', args: ['3', '1000'], poolSize: 0 });
+    expect(run.stdout).toBe('counter=3000 expected=3000\n');
+    expect(run.stats).toMatchObject({ warmSpawns: 0, coldSpawns: 3, workersCreated: 4 });
+  });
+
+  it('falls back to cold spawns when the pool runs dry, and still finishes', async () => {
+    // Six threads that all stay alive until the last one is spawned: two from the pool, four cold.
+    const run = await runProgram({ fixture: 'staggered', args: ['1', '6', '0'], poolSize: 2 });
+    expect(run.stdout).toBe('waves=1 threads=6\n');
+    expect(run.stats).toMatchObject({ warmSpawns: 2, coldSpawns: 4, failedSpawns: 0, peakLiveThreads: 6 });
+  });
+
+  it('reuses pooled workers for many short threads instead of starting one per thread', async () => {
+    const run = await runProgram({ fixture: 'short_threads', args: ['300', '2'], poolSize: 2 });
+    expect(run.stdout).toBe('threads=300 sum=44850 expected=44850\n');
+    const { warmSpawns, coldSpawns, workersCreated } = run.stats!;
+    expect(warmSpawns + coldSpawns).toBe(300);
+    // Scheduling on a loaded machine can still delay a worker's return past the spawn's grace period.
+    expect(warmSpawns).toBeGreaterThanOrEqual(285);
+    expect(workersCreated).toBeLessThanOrEqual(10);
+  });
+
+  it('refills the pool in the background when long-running threads hold its workers', async () => {
+    const run = await runProgram({ fixture: 'staggered', args: ['3', '2', '300'], poolSize: 2 });
+    expect(run.stdout).toBe('waves=3 threads=6\n');
+    // Each wave takes the whole pool; the refill between waves keeps the next wave warm.
+    expect(run.stats).toMatchObject({ warmSpawns: 6, coldSpawns: 0, peakLiveThreads: 6, workersCreated: 1 + 2 + 4 });
+  });
+
+  it('lets threads spawn threads', async () => {
+    const warm = await runProgram({ fixture: 'nested', args: ['3'], poolSize: 16 });
+    expect(warm.stdout).toBe('nodes=15 expected=15\n');
+    expect(warm.stats).toMatchObject({ warmSpawns: 15, coldSpawns: 0 });
+    const small = await runProgram({ fixture: 'nested', args: ['3'], poolSize: 1 });
+    expect(small.stdout).toBe('nodes=15 expected=15\n');
+    expect(small.stats!.warmSpawns + small.stats!.coldSpawns).toBe(15);
+  });
+
+  it('runs a CPU-bound computation over 2 threads', async () => {
+    const run = await runProgram({ fixture: 'primes', args: ['2', '200000'] });
+    expect(run.stdout).toBe('primes below 200000: 17984\n');
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('shares memory grown by one thread with the others', async () => {
+    const run = await runProgram({ fixture: 'grow', args: ['64'] });
+    const match = /^grew 64 pages in a thread: size (\d+) -> (\d+), main read back 1024\/1024 marks\n$/.exec(run.stdout);
+    expect(match, run.stdout).not.toBeNull();
+    expect(Number(match![2]) - Number(match![1])).toBeGreaterThanOrEqual(64);
+  });
+
+  it('returns -EAGAIN past maxThreads so the program sees the failure and carries on', async () => {
+    const run = await runProgram({ fixture: 'limit', args: ['32'], maxThreads: 4, poolSize: 2 });
+    expect(run.stdout).toBe('spawn 5 failed: SpawnFailed\nspawned=4 joined=4\n');
+    expect(run.exitCode).toBe(0);
+    expect(run.stats).toMatchObject({ failedSpawns: 1, peakLiveThreads: 4 });
+  });
+
+  it('passes tid and start_arg exactly as the ABI says', async () => {
+    const run = await runProgram({ fixture: 'abi' });
+    expect(run.exitCode).toBe(0); // 1: tid mismatch, 2: start_arg mismatch, 3: tid out of range
+  });
+
+  it('writes to stdout from spawned threads, and prints no ExperimentalWarning', async () => {
+    const run = await runProgram({ fixture: 'echo_args', args: ['a', 'b'] });
+    expect(run.stdout).toBe('main: echo_args a b\nthread: echo_args a b\n');
+    expect(run.stderr).not.toMatch(/ExperimentalWarning/);
+  });
+});
+
+describe('ending the program', () => {
+  it('ends every worker and resolves with the code when a spawned thread calls proc_exit(42)', async () => {
+    const run = await runProgram({ fixture: 'exit_thread', poolSize: 4 });
+    expect(run.stdout).toBe('thread exiting with 42\n');
+    expect(run.exitCode).toBe(42);
+    expect(run.status).toBe(42);
+    expect(run.liveWorkers).toBe(0);
+  });
+
+  it('ends every worker and rejects naming the thread when a spawned thread traps', async () => {
+    const run = await runProgram({ fixture: 'trap_thread', poolSize: 4 });
+    expect(run.stdout).toBe('thread about to trap\n');
+    expect(run.error).toMatchObject({ name: 'ThreadTrapError', code: 'ERR_WASI_THREADS_TRAP', threadId: 4 });
+    expect(run.error!.message).toMatch(/^wasm thread 4 trapped: RuntimeError: unreachable/);
+    expect(run.liveWorkers).toBe(0);
+  });
+
+  it('reports a trap in the main thread as thread 0', async () => {
+    const run = await runProgram({ fixture: 'init_method' });
+    expect(run.error).toMatchObject({ name: 'ThreadTrapError', threadId: 0 });
+    expect(run.error!.message).toMatch(/^the wasm main thread trapped: RuntimeError: unreachable/);
+  });
+
+  it('ends the threads when the main entry returns (destroyWhenEnd, the default)', async () => {
+    const run = await runProgram({ fixture: 'detached', initMethod: 'main2' });
+    expect(run.exitCode).toBe(3);
+    expect(run.stdout).toBe('');
+  });
+
+  it('lets threads finish after the main entry returns with destroyWhenEnd: false', async () => {
+    const run = await runProgram({ fixture: 'detached', initMethod: 'main2' }, { workerConfig: { main: { destroyWhenEnd: false } } });
+    expect(run.stdout).toBe('thread outlived main\n');
+    expect(run.exitCode).toBe(3);
+    expect(run.liveWorkers).toBe(0);
+  });
+});
+
+describe('seed options', () => {
+  it('calls initMethod instead of _start and uses its return value as the exit code', async () => {
+    const run = await runProgram({ fixture: 'init_method', initMethod: 'main2' });
+    expect(run.stdout).toBe('thread ran\n');
+    expect(run.exitCode).toBe(5);
+  });
+
+  it('merges wasmImports from the config function, per role', async () => {
+    const run = await runProgram({ fixture: 'host_import' }, { workerConfig: { main: { hostValue: 3 }, thread: { hostValue: 4 } } });
+    expect(run.exitCode).toBe(43);
+  });
+
+  it('uses a custom wasi object when the config function gives one', async () => {
+    const run = await runProgram(
+      { fixture: 'echo_args', args: ['a'], namespace: 'custom-ns' },
+      { workerConfig: { main: { customWasiArgs: ['custom', 'x'] } } },
+    );
+    expect(run.stdout).toBe('main: custom x ns=custom-ns\nthread: echo_args a\n');
+  });
+
+  it('runs nothing with noWasiStart', async () => {
+    const run = await runProgram({ fixture: 'single_thread' }, { workerConfig: { main: { noWasiStart: true } } });
+    expect(run.stdout).toBe('');
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('runs a program without thread-spawn single-threaded, with no pool', async () => {
+    const run = await runProgram({ fixture: 'single_thread' });
+    expect(run.stdout).toBe('single-threaded hello\n');
+    expect(run.stats).toMatchObject({ workersCreated: 1 });
+  });
+
+  it('fits the default memory to tight declared limits and a custom import name', async () => {
+    const run = await runProgram({ fixture: 'tight_memory' });
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('runs two programs at once in one process, isolated by namespace', async () => {
+    const run = await runHost([
+      { fixture: 'counter', args: ['2', '5000'], namespace: 'first' },
+      { fixture: 'primes', args: ['2', '100000'], namespace: 'second' },
+    ]);
+    expect(run.stdout.split('\n').sort()).toEqual(['', 'counter=10000 expected=10000', 'primes below 100000: 9592']);
+    expect(run.results.map((r) => [r.namespace, r.exitCode])).toEqual([['first', 0], ['second', 0]]);
+  });
+
+  it('refuses a second program under a namespace that is running', async () => {
+    const run = await runHost([
+      { fixture: 'counter', args: ['2', '5000'], namespace: 'same' },
+      { fixture: 'counter', args: ['2', '5000'], namespace: 'same' },
+    ]);
+    const errors = run.results.filter((r) => r.error);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.error).toMatchObject({ name: 'InvalidOptionError' });
+    expect(errors[0]!.error!.message).toMatch(/namespace "same" is already running/);
+  });
+});
