@@ -9,8 +9,8 @@
  * - A worker whose thread returned puts its slot back with `releaseSlot()`.
  *
  * The ring is Vyukov's bounded multi-producer/multi-consumer queue: each cell carries a sequence
- * number that tells producers and consumers whose turn it is, so no lock is ever held. A claim that
- * races with a release still in progress sees "empty" and takes the cold path: nothing waits.
+ * number that tells producers and consumers whose turn it is, so no lock is ever held. The only
+ * waiting is for a peer between its two atomic steps on the very same cell (a few instructions).
  */
 
 /** Program-wide words, indices into the Int32Array. */
@@ -44,6 +44,10 @@ const CELL_WORDS = 2;
 const SLOT_WORDS = 4;
 const SLOT_TID = 1;
 const SLOT_ARG = 2;
+
+/** How long claim or release spins on a cell that a peer is between its two atomic steps on, before napping between looks. */
+const PEER_SPINS = 1000;
+const PEER_NAP_MS = 0.05;
 
 export const ProgramState = { Running: 0, Ending: 1 } as const;
 export const SlotState = { Idle: 0, Assigned: 1, Running: 2 } as const;
@@ -133,13 +137,17 @@ export class SharedControl {
     return (previous % MAX_TID) + 1;
   }
 
-  /** Takes an idle slot off the ring, or returns -1 when none is ready. */
+  /**
+   * Takes an idle slot off the ring, or returns -1 when it is empty. A cell that a releaser has
+   * reserved but not yet filled (two atomic operations) is waited for, like `releaseSlot` does.
+   */
   claimIdleSlot(): number {
     const { words, mask, ringBase } = this;
     let position = Atomics.load(words, Header.RingHead);
-    for (;;) {
+    for (let spins = 0; ; spins++) {
       const cell = ringBase + (position & mask) * CELL_WORDS;
-      const lag = (Atomics.load(words, cell) - ((position + 1) | 0)) | 0;
+      const sequence = Atomics.load(words, cell);
+      const lag = (sequence - ((position + 1) | 0)) | 0;
       if (lag === 0) {
         const seen = Atomics.compareExchange(words, Header.RingHead, position, (position + 1) | 0);
         if (seen === position) {
@@ -148,9 +156,10 @@ export class SharedControl {
           return slot;
         }
         position = seen;
-      } else if (lag < 0) {
+      } else if (lag < 0 && Atomics.load(words, Header.RingTail) === position) {
         return -1;
       } else {
+        if (lag < 0 && spins > PEER_SPINS) Atomics.wait(words, cell, sequence, PEER_NAP_MS);
         position = Atomics.load(words, Header.RingHead);
       }
     }
@@ -171,13 +180,18 @@ export class SharedControl {
     }
   }
 
-  /** Puts an idle slot on the ring. The ring holds every slot at once, so this cannot fail. */
+  /**
+   * Puts an idle slot on the ring. The ring has room for every slot, so it is never full; a cell
+   * that still looks occupied belongs to a claimer that has taken it but not yet marked it free,
+   * which takes it two atomic operations: wait for that (briefly; a descheduled claimer sleeps us).
+   */
   releaseSlot(slot: number): void {
     const { words, mask, ringBase } = this;
     let position = Atomics.load(words, Header.RingTail);
-    for (;;) {
+    for (let spins = 0; ; spins++) {
       const cell = ringBase + (position & mask) * CELL_WORDS;
-      const lag = (Atomics.load(words, cell) - position) | 0;
+      const sequence = Atomics.load(words, cell);
+      const lag = (sequence - position) | 0;
       if (lag === 0) {
         const seen = Atomics.compareExchange(words, Header.RingTail, position, (position + 1) | 0);
         if (seen === position) {
@@ -187,9 +201,8 @@ export class SharedControl {
           return;
         }
         position = seen;
-      } else if (lag < 0) {
-        throw new Error(`ring overflow releasing slot ${slot}: a slot was released twice`);
       } else {
+        if (lag < 0 && spins > PEER_SPINS) Atomics.wait(words, cell, sequence, PEER_NAP_MS);
         position = Atomics.load(words, Header.RingTail);
       }
     }
