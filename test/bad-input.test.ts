@@ -1,9 +1,8 @@
 // Bad input gets a typed error that names the problem, before any worker could hang.
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   InvalidOptionError,
@@ -105,7 +104,7 @@ describe('bad input', () => {
   ])('refuses the option %o', async (options, message) => {
     const error = await rejection(base(options));
     expect(error).toBeInstanceOf(InvalidOptionError);
-    expect(error.code).toBe('ERR_WASI_THREADS_INVALID_OPTION');
+    expect((error as InvalidOptionError).code).toBe('ERR_WASI_THREADS_INVALID_OPTION');
     expect(error.message).toMatch(message);
   });
 

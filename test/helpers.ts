@@ -43,9 +43,9 @@ export interface HostRun {
  */
 export function runHost(
   programs: ProgramSpec[],
-  options: { workerConfig?: { main?: RoleSettings; thread?: RoleSettings }; timeoutMs?: number } = {},
+  options: { workerConfig?: { main?: RoleSettings; thread?: RoleSettings }; timeoutMs?: number; readerPauseMs?: number } = {},
 ): Promise<HostRun> {
-  const { workerConfig, timeoutMs = 30_000 } = options;
+  const { workerConfig, timeoutMs = 30_000, readerPauseMs = 0 } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [hostFile, JSON.stringify({ programs, workerConfig })], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -54,19 +54,24 @@ export function runHost(
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    if (readerPauseMs > 0) {
+      // A slow reader: the pipe fills up and the program's writes must block, not fail.
+      child.stdout.pause();
+      setTimeout(() => child.stdout.resume(), readerPauseMs);
+    }
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`host process hung for ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, timeoutMs);
     child.on('close', (status) => {
       clearTimeout(timer);
-      const line = stderr.split('\n').find((l) => l.startsWith('@@result '));
-      if (!line) {
+      // The program's own stderr may not end in a newline, so the marker can start mid-line.
+      const marker = /@@result (.*)\n/.exec(stderr);
+      if (!marker) {
         reject(new Error(`host printed no result (status ${status})\nstdout: ${stdout}\nstderr: ${stderr}`));
         return;
       }
-      const programOutput = stderr.replace(`${line}\n`, '');
-      resolve({ status, stdout, stderr: programOutput, results: JSON.parse(line.slice('@@result '.length)) });
+      resolve({ status, stdout, stderr: stderr.replace(marker[0], ''), results: JSON.parse(marker[1]!) });
     });
   });
 }

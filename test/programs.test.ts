@@ -88,6 +88,17 @@ describe('threaded programs', () => {
   });
 });
 
+describe('output', () => {
+  it('keeps stdout blocking: a slow reader loses nothing written by two threads at once', async () => {
+    const run = await runProgram({ fixture: 'flood', args: ['5000'] }, { readerPauseMs: 500 });
+    expect(run.stderr).toBe('write failures: 0\n');
+    const lines = run.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(10_000);
+    expect(lines.every((line) => line.length === 99)).toBe(true);
+    expect(lines.filter((line) => line.startsWith('thread 1 line '))).toHaveLength(5000);
+  });
+});
+
 describe('ending the program', () => {
   it('ends every worker and resolves with the code when a spawned thread calls proc_exit(42)', async () => {
     const run = await runProgram({ fixture: 'exit_thread', poolSize: 4 });
