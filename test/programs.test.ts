@@ -101,7 +101,7 @@ describe('output', () => {
 
 describe('ending the program', () => {
   it('ends every worker and resolves with the code when a spawned thread calls proc_exit(42)', async () => {
-    const run = await runProgram({ fixture: 'exit_thread', poolSize: 4 });
+    const run = await runProgram({ fixture: 'abnormal_end', args: ['exit'], poolSize: 4 });
     expect(run.stdout).toBe('thread exiting with 42\n');
     expect(run.exitCode).toBe(42);
     expect(run.status).toBe(42);
@@ -109,7 +109,7 @@ describe('ending the program', () => {
   });
 
   it('ends every worker and rejects naming the thread when a spawned thread traps', async () => {
-    const run = await runProgram({ fixture: 'trap_thread', poolSize: 4 });
+    const run = await runProgram({ fixture: 'abnormal_end', args: ['trap'], poolSize: 4 });
     expect(run.stdout).toBe('thread about to trap\n');
     expect(run.error).toMatchObject({ name: 'ThreadTrapError', code: 'ERR_WASI_THREADS_TRAP', threadId: 4 });
     expect(run.error!.message).toMatch(/^wasm thread 4 trapped: RuntimeError: unreachable/);
