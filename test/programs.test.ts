@@ -1,7 +1,8 @@
 // Real threaded programs, each run in its own `node` process through test/host/program.mjs (the
 // seed's single-file usage). Every run must end by itself: a leaked worker fails it as a hang.
 import { describe, expect, it } from 'vitest';
-import { runHost, runProgram } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { fixture, runHost, runProgram } from './helpers.js';
 
 describe('threaded programs', () => {
   it('counts with a mutex over 4 threads, every spawn warm when the pool is large enough', async () => {
@@ -85,6 +86,23 @@ describe('threaded programs', () => {
     const run = await runProgram({ fixture: 'echo_args', args: ['a', 'b'] });
     expect(run.stdout).toBe('main: echo_args a b\nthread: echo_args a b\n');
     expect(run.stderr).not.toMatch(/ExperimentalWarning/);
+  });
+});
+
+describe('Node 20 quirks', () => {
+  it('compiles with TurboFan only, so code around memory.atomic.wait32 is not miscompiled', async () => {
+    const run = await runProgram({ fixture: 'liftoff_wait' });
+    expect(run.exitCode).toBe(0); // 1: the local was clobbered by the wait
+  });
+
+  it('(control) the same fixture does catch the Liftoff bug in a process without the flag', () => {
+    const script = `
+      const bytes = require('node:fs').readFileSync(${JSON.stringify(fixture('liftoff_wait'))});
+      const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+      const imports = { env: { memory }, wasi: { 'thread-spawn': () => -1 }, wasi_snapshot_preview1: { proc_exit() {} } };
+      const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
+      process.stdout.write(String(exports.read_after_wait(64)));`;
+    expect(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })).toBe('0');
   });
 });
 
