@@ -229,6 +229,7 @@ export class Program {
   private markPoolReady(): void {
     Atomics.store(this.control.words, Header.PoolReady, 1);
     Atomics.notify(this.control.words, Header.PoolReady);
+    this.checkEvents();
   }
 
   /** Follows `Header.Events` without blocking: workers bump it on claims and when the last thread returns. */
@@ -247,7 +248,16 @@ export class Program {
       void this.finish({ code: this.mainExitCode });
       return;
     }
-    if (this.refillTimer === undefined && this.initialPoolPending === 0 && this.poolShort()) this.scheduleRefill();
+    if (this.refillTimer !== undefined || this.initialPoolPending > 0) return;
+    if (this.poolShort()) this.scheduleRefill();
+    else this.watchClaims();
+  }
+
+  /** Asks the next claim to signal; claims in between go unreported (see `Header.ClaimWatch`). */
+  private watchClaims(): void {
+    Atomics.store(this.control.words, Header.ClaimWatch, 1);
+    // A claim that came before the flag was set went unreported: look once more.
+    if (this.poolShort() && Atomics.compareExchange(this.control.words, Header.ClaimWatch, 1, 0) === 1) this.scheduleRefill();
   }
 
   private poolShort(): boolean {
@@ -258,9 +268,14 @@ export class Program {
     const returns = this.control.load(Header.Returns);
     this.refillTimer = setTimeout(() => {
       this.refillTimer = undefined;
-      if (this.outcome || !this.poolShort()) return;
-      if (this.control.load(Header.Returns) === returns) this.fillPool(false);
-      else this.scheduleRefill();
+      if (this.outcome) return;
+      if (!this.poolShort()) this.watchClaims();
+      else if (this.control.load(Header.Returns) === returns) {
+        this.fillPool(false);
+        this.watchClaims();
+      } else {
+        this.scheduleRefill();
+      }
     }, REFILL_DELAY_MS);
   }
 

@@ -26,6 +26,12 @@ export const Header = {
   PoolReserved: 4,
   /** Bumped (and notified) whenever the coordinator has something to look at: claims, last thread gone. */
   Events: 5,
+  /**
+   * 1 while the coordinator wants to hear of the next claim. The first claim to see it clears it
+   * and signals; the rest stay silent until the coordinator asks again, so a burst of spawns costs
+   * one wake-up of the main JS thread, not one each.
+   */
+  ClaimWatch: 13,
   WarmSpawns: 6,
   ColdSpawns: 7,
   FailedSpawns: 8,
@@ -124,6 +130,11 @@ export class SharedControl {
       if (seen === current) return;
       current = seen;
     }
+  }
+
+  /** Signals the coordinator if it asked to hear of claims (see `Header.ClaimWatch`). */
+  reportClaim(): void {
+    if (Atomics.compareExchange(this.words, Header.ClaimWatch, 1, 0) === 1) this.signalCoordinator();
   }
 
   /** Wakes the coordinator's `Atomics.waitAsync` on `Header.Events`. */

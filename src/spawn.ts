@@ -29,7 +29,7 @@ export function createThreadSpawn(control: SharedControl, maxThreads: number, co
       control.assign(slot, tid, startArg);
       control.add(Header.PoolReserved, -1);
       control.add(Header.WarmSpawns, 1);
-      control.signalCoordinator(); // the pool shrank: let the coordinator decide on a refill
+      control.reportClaim(); // the pool shrank: let the coordinator decide on a refill
       return tid;
     }
     const result = coldSpawn(tid, startArg);
