@@ -201,8 +201,13 @@ export class Program {
         break;
       case 'main-done':
         this.mainExitCode = message.code;
-        if (message.destroyWhenEnd) void this.finish({ code: message.code });
-        else this.checkEvents();
+        if (message.destroyWhenEnd) {
+          void this.finish({ code: message.code });
+        } else {
+          // Set before looking at LiveThreads: either we see 0 or the last thread sees the flag.
+          Atomics.store(this.control.words, Header.LastThreadWatch, 1);
+          this.checkEvents();
+        }
         break;
       case 'retire':
         info.retiring = true;
@@ -248,9 +253,9 @@ export class Program {
       void this.finish({ code: this.mainExitCode });
       return;
     }
+    // A claim consumed the watch: look again in a moment (which re-arms it), never per claim.
     if (this.refillTimer !== undefined || this.initialPoolPending > 0) return;
-    if (this.poolShort()) this.scheduleRefill();
-    else this.watchClaims();
+    if (Atomics.load(this.control.words, Header.ClaimWatch) === 0) this.scheduleRefill();
   }
 
   /** Asks the next claim to signal; claims in between go unreported (see `Header.ClaimWatch`). */

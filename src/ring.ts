@@ -32,6 +32,8 @@ export const Header = {
    * one wake-up of the main JS thread, not one each.
    */
   ClaimWatch: 13,
+  /** 1 once the main entry returned with destroyWhenEnd false: the last thread to return must say so. */
+  LastThreadWatch: 14,
   WarmSpawns: 6,
   ColdSpawns: 7,
   FailedSpawns: 8,
@@ -232,17 +234,20 @@ export class SharedControl {
     Atomics.notify(this.words, base, 1);
   }
 
-  /** Parks the worker of `slot` until a thread is assigned; returns `[tid, startArg]`. */
-  awaitAssignment(slot: number): [tid: number, startArg: number] {
+  /** Parks the worker of `slot` until a thread is assigned; read it with `assignedTid`/`assignedStartArg`. */
+  awaitAssignment(slot: number): void {
     const base = this.slotState(slot);
     while (Atomics.load(this.words, base) !== SlotState.Assigned) Atomics.wait(this.words, base, SlotState.Idle);
     Atomics.store(this.words, base, SlotState.Running);
-    return [Atomics.load(this.words, base + SLOT_TID), Atomics.load(this.words, base + SLOT_ARG)];
   }
 
   /** The tid last assigned to `slot`. */
   assignedTid(slot: number): number {
     return Atomics.load(this.words, this.slotState(slot) + SLOT_TID);
+  }
+
+  assignedStartArg(slot: number): number {
+    return Atomics.load(this.words, this.slotState(slot) + SLOT_ARG);
   }
 
   /** Marks `slot` idle again before its worker parks; the worker calls this, then `releaseSlot`. */

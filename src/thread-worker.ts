@@ -124,10 +124,11 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
   }
   post({ type: 'ready' });
   for (;;) {
-    const [tid, startArg] = control.awaitAssignment(boot.slot);
+    control.awaitAssignment(boot.slot);
+    const tid = control.assignedTid(boot.slot);
     current.current = tid;
     try {
-      threadStart(tid, startArg);
+      threadStart(tid, control.assignedStartArg(boot.slot));
     } catch (error) {
       reportAbnormalEnd(tid, error);
     }
@@ -138,7 +139,7 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
       control.add(Header.Returns, 1);
     }
     // Counted down only after the slot is back, so a spawn that passed the limit finds a worker.
-    if (control.add(Header.LiveThreads, -1) === 1) control.signalCoordinator();
+    if (control.add(Header.LiveThreads, -1) === 1 && control.load(Header.LastThreadWatch) === 1) control.signalCoordinator();
     if (!parks) {
       post({ type: 'retire', slot: boot.slot });
       halt();

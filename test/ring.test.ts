@@ -41,7 +41,8 @@ describe('SharedControl ring', () => {
     const control = SharedControl.create(2);
     control.assign(1, 7, 0x1234);
     expect(control.assignedTid(1)).toBe(7);
-    expect(control.awaitAssignment(1)).toEqual([7, 0x1234]);
+    control.awaitAssignment(1);
+    expect([control.assignedTid(1), control.assignedStartArg(1)]).toEqual([7, 0x1234]);
     expect(control.load(control.slotState(1))).toBe(SlotState.Running);
     control.markIdle(1);
     expect(control.load(control.slotState(1))).toBe(SlotState.Idle);

@@ -4,6 +4,8 @@
 // The programs run at once in this one process. It prints their own output, then one line
 // `@@result <json array>` on stderr, and ends by itself (no process.exit), so a leaked worker
 // shows up as a hang. The exit status is the first program's exit code (70 when it failed).
+// For the benchmarks a program spec may also ask for RSS samples: `rssAtSpawns: [n, ...]` samples
+// once n spawns have happened, `rssAfterMs: [ms, ...]` that long after the start.
 import { isMainThread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { writeSync } from 'node:fs';
@@ -11,8 +13,22 @@ import { initWasiWorker, startWasiMain } from 'wasi-threads-wrapper';
 
 const fixturePath = (name) => fileURLToPath(new URL(`../../fixtures/build/${name}.wasm`, import.meta.url));
 
-async function run({ fixture, args = [], ...options }) {
-  const result = {};
+function sampleRss(program, { rssAtSpawns = [], rssAfterMs = [] }) {
+  const samples = { atSpawns: {}, afterMs: {} };
+  for (const ms of rssAfterMs) setTimeout(() => (samples.afterMs[ms] = process.memoryUsage().rss), ms).unref();
+  if (rssAtSpawns.length > 0) {
+    const poll = setInterval(() => {
+      const { warmSpawns, coldSpawns } = program.stats();
+      for (const n of rssAtSpawns) if (samples.atSpawns[n] === undefined && warmSpawns + coldSpawns >= n) samples.atSpawns[n] = process.memoryUsage().rss;
+    }, 1);
+    poll.unref();
+    program.exited.finally(() => clearInterval(poll)).catch(() => {});
+  }
+  return samples;
+}
+
+async function run({ fixture, args = [], rssAtSpawns, rssAfterMs, ...options }) {
+  const result = { startedNs: String(process.hrtime.bigint()) };
   let program;
   try {
     program = await startWasiMain({
@@ -22,6 +38,7 @@ async function run({ fixture, args = [], ...options }) {
       ...options,
     });
     result.namespace = program.namespace;
+    if (rssAtSpawns || rssAfterMs) result.rss = sampleRss(program, { rssAtSpawns, rssAfterMs });
     result.exitCode = await program.exited;
   } catch (error) {
     result.error = { name: error.name, code: error.code, message: error.message, threadId: error.threadId };
