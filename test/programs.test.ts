@@ -65,9 +65,10 @@ describe('threaded programs', () => {
 
   it('shares memory grown by one thread with the others', async () => {
     const run = await runProgram({ fixture: 'grow', args: ['64'] });
-    const match = /^grew 64 pages in a thread: size (\d+) -> (\d+), main read back 1024\/1024 marks\n$/.exec(run.stdout);
+    const match = /^grew 64 pages in a thread from (\d+), main read back 1024\/1024 marks\nmain sees (\d+) pages\n$/.exec(run.stdout);
     expect(match, run.stdout).not.toBeNull();
-    expect(Number(match![2]) - Number(match![1])).toBeGreaterThanOrEqual(64);
+    // memory.size in the main thread catches up once it has run a little (see the README).
+    expect(Number(match![2])).toBe(Number(match![1]) + 64);
   });
 
   it('returns -EAGAIN past maxThreads so the program sees the failure and carries on', async () => {
