@@ -45,7 +45,10 @@ describe('threaded programs', () => {
     const run = await runProgram({ fixture: 'staggered', args: ['3', '2', '300'], poolSize: 2 });
     expect(run.stdout).toBe('waves=3 threads=6\n');
     // Each wave takes the whole pool; the refill between waves keeps the next wave warm.
-    expect(run.stats).toMatchObject({ warmSpawns: 6, coldSpawns: 0, peakLiveThreads: 6, workersCreated: 1 + 2 + 4 });
+    expect(run.stats).toMatchObject({ warmSpawns: 6, coldSpawns: 0, peakLiveThreads: 6 });
+    // main + pool + two refills; a slow machine may also refill after the last wave.
+    expect(run.stats!.workersCreated).toBeGreaterThanOrEqual(1 + 2 + 4);
+    expect(run.stats!.workersCreated).toBeLessThanOrEqual(1 + 2 + 6);
   });
 
   it('lets threads spawn threads', async () => {
