@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ProgramDestroyedError, startWasiMain } from '../src/index.js';
-import { fixture } from './helpers.js';
+import { fixture } from '../fixtures/run-host.js';
 
 const libraryWorker = fileURLToPath(import.meta.resolve('wasi-threads-wrapper/worker'));
 

@@ -12,7 +12,7 @@ import {
   startWasiMain,
   type WasiMainConfig,
 } from '../src/index.js';
-import { fixture, hostFile } from './helpers.js';
+import { fixture, hostFile } from '../fixtures/run-host.js';
 
 const base = (overrides: Partial<WasiMainConfig> = {}): WasiMainConfig => ({
   entryFile: hostFile,

@@ -1,8 +1,8 @@
-// Real threaded programs, each run in its own `node` process through test/host/program.mjs (the
+// Real threaded programs, each run in its own `node` process through fixtures/host.mjs (the
 // seed's single-file usage). Every run must end by itself: a leaked worker fails it as a hang.
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { fixture, runHost, runProgram } from './helpers.js';
+import { fixture, runHost, runProgram } from '../fixtures/run-host.js';
 
 describe('threaded programs', () => {
   it('counts with a mutex over 4 threads, every spawn warm when the pool is large enough', async () => {
