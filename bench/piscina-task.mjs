@@ -1,0 +1,2 @@
+// An empty piscina task: what dispatch costs with nothing to do.
+export default function emptyTask() {}
