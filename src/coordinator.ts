@@ -16,7 +16,7 @@ import {
 import type { LoadedProgram } from './module-loader.js';
 import type { ResolvedConfig } from './options.js';
 import { BOOT_KEY, type BootData, type ErrorInfo, type ThreadRole, type WorkerMessage } from './protocol.js';
-import { Header, ProgramState, SharedControl } from './ring.js';
+import { Header, ProgramState, SharedControl, SlotState } from './ring.js';
 import { EAGAIN } from './spawn.js';
 
 export interface ProgramStats {
@@ -44,6 +44,8 @@ interface WorkerInfo {
   /** Part of the pool started with the program, which the wasm main thread waits for. */
   initialPool: boolean;
   retiring: boolean;
+  /** Instantiated: its script did call initWasiWorker(). */
+  ready: boolean;
 }
 
 type Outcome = { code: number } | { error: WasiThreadsError };
@@ -160,7 +162,7 @@ export class Program {
       stderr: true,
     });
     this.workersCreated++;
-    const info: WorkerInfo = { role, slot, initialPool, retiring: false };
+    const info: WorkerInfo = { role, slot, initialPool, retiring: false, ready: false };
     this.workers.set(worker, info);
     worker.stdout.on('data', (chunk: Uint8Array) => writeAllSync(1, chunk));
     worker.stderr.on('data', (chunk: Uint8Array) => writeAllSync(2, chunk));
@@ -173,7 +175,8 @@ export class Program {
       const expected = info.retiring || (role === 'main' && this.mainExitCode !== undefined);
       if (!expected && !this.outcome) {
         const error = new WorkerFailedError(
-          `the worker of ${this.describe(info)} exited (code ${exitCode}) while the program was running; did its script call initWasiWorker()?`,
+          `the worker of ${this.describe(info)} exited (code ${exitCode}) while the program was running` +
+            (info.ready ? '' : '; did its script call initWasiWorker()?'),
         );
         void this.finish({ error });
       }
@@ -181,13 +184,19 @@ export class Program {
   }
 
   private describe(info: WorkerInfo): string {
-    return `${info.role === 'main' ? 'the wasm main thread' : `thread slot ${info.slot}`} of "${this.namespace}"`;
+    const { control } = this;
+    let who: string;
+    if (info.role === 'main') who = 'the wasm main thread';
+    else if (control.load(control.slotState(info.slot)) === SlotState.Running) who = `wasm thread ${control.assignedTid(info.slot)}`;
+    else who = `an idle pool worker (slot ${info.slot})`;
+    return `${who} of "${this.namespace}"`;
   }
 
   private onMessage(worker: Worker, info: WorkerInfo, message: WorkerMessage): void {
     if (this.outcome) return;
     switch (message.type) {
       case 'ready':
+        info.ready = true;
         if (info.initialPool && --this.initialPoolPending === 0) this.markPoolReady();
         break;
       case 'cold-spawn':

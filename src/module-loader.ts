@@ -39,7 +39,8 @@ function chooseMemory(declared: MemoryImport | undefined, setting: MemorySetting
   const low = declared?.initial ?? 1;
   const high = declared?.maximum ?? PAGES_LIMIT;
   const clamp = (pages: number) => Math.min(Math.max(pages, low), high);
-  const initial = setting?.initial ?? clamp(DEFAULTS.memory.initial);
+  // A maximum below the default initial size lowers the initial size with it.
+  const initial = setting?.initial ?? clamp(Math.min(DEFAULTS.memory.initial, setting?.maximum ?? PAGES_LIMIT));
   const maximum = setting?.maximum ?? Math.max(initial, clamp(DEFAULTS.memory.maximum));
   if (initial > maximum) {
     throw new InvalidOptionError(`memorySetting.initial (${initial} pages) is above memorySetting.maximum (${maximum} pages)`);

@@ -1,0 +1,102 @@
+// The command-line runner, run as users run it: `node dist/cli.js run ...` in a child process.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { fixture, runNode } from '../fixtures/run-host.js';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const run = (args: string[], options?: Parameters<typeof runNode>[1]) => runNode([cli, ...args], options);
+const statsOf = (stderr: string) => JSON.parse(/wasi-threads-wrapper stats: (.*)\n/.exec(stderr)![1]!);
+
+describe('wasi-threads-wrapper run', () => {
+  it('runs a threaded program and exits with its exit code', async () => {
+    const result = await run(['run', fixture('abnormal_end'), 'exit']);
+    expect(result.stdout).toBe('thread exiting with 42\n');
+    expect(result.status).toBe(42);
+  });
+
+  it('passes everything after the program to the program, flags included', async () => {
+    const result = await run(['run', fixture('echo_args'), '--pool', '3', '-x']);
+    const path = fixture('echo_args');
+    expect(result.stdout).toBe(`main: ${path} --pool 3 -x\nthread: ${path} --pool 3 -x\n`);
+    const afterDashes = await run(['run', '--', fixture('echo_args'), 'a']);
+    expect(afterDashes.stdout).toBe(`main: ${path} a\nthread: ${path} a\n`);
+  });
+
+  it('sets the environment and preopened directories with --env and --dir, in every thread', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wtw-dir-'));
+    writeFileSync(join(dir, 'hello.txt'), 'hi there\n');
+    const result = await run(['run', '--env', 'GREETING=hello', '--env', 'OTHER=x', '--dir', `${dir}::/data`, fixture('env_dir')]);
+    expect(result.stdout).toBe('main: GREETING=hello preopen=/data hello.txt=hi there\nthread: GREETING=hello preopen=/data hello.txt=hi there\n');
+    expect(result.status).toBe(0);
+  });
+
+  it('prints spawn statistics with --stats, and follows --pool and --max-threads', async () => {
+    const warm = await run(['run', '--stats', '--pool', '4', fixture('counter'), '4', '100']);
+    expect(warm.stdout).toBe('counter=400 expected=400\n');
+    expect(statsOf(warm.stderr)).toMatchObject({ warmSpawns: 4, coldSpawns: 0 });
+    const cold = await run(['run', '--stats', '--pool', '0', fixture('counter'), '2', '100']);
+    expect(statsOf(cold.stderr)).toMatchObject({ warmSpawns: 0, coldSpawns: 2 });
+    const limited = await run(['run', '--stats', '--max-threads', '3', fixture('limit'), '10']);
+    expect(limited.stdout).toBe('spawn 4 failed: SpawnFailed\nspawned=3 joined=3\n');
+    expect(statsOf(limited.stderr)).toMatchObject({ failedSpawns: 1 });
+  });
+
+  it('caps the shared memory with --memory-max', async () => {
+    // The program starts at 512 pages and uses a few; 560 leave no room to grow by 64, so
+    // memory.grow fails and the program panics (a trap). Without the cap the same run succeeds.
+    const result = await run(['run', '--memory-max', '560', fixture('grow'), '64']);
+    expect(result.stderr).toMatch(/memory\.grow failed/);
+    expect(result.status).toBe(134);
+    expect((await run(['run', '--memory-max', '700', fixture('grow'), '64'])).status).toBe(0);
+  });
+
+  it('calls another entry with --invoke', async () => {
+    const result = await run(['run', '--invoke', 'main2', fixture('init_method')]);
+    expect(result.stdout).toBe('thread ran\n');
+    expect(result.status).toBe(5);
+  });
+
+  it('exits 134 with the trap and its thread id on stderr', async () => {
+    const result = await run(['run', fixture('abnormal_end'), 'trap']);
+    expect(result.status).toBe(134);
+    expect(result.stderr).toMatch(/^wasi-threads-wrapper: wasm thread 4 trapped: RuntimeError: unreachable$/m);
+  });
+
+  it('ends every worker and exits 130 on Ctrl-C', async () => {
+    // Waves of threads 60 s apart: still running when interrupted.
+    const result = await run(['run', '--stats', fixture('staggered'), '2', '2', '60000'], { interruptAfterMs: 1000, timeoutMs: 15_000 });
+    expect(result.status).toBe(130);
+    expect(statsOf(result.stderr)).toMatchObject({ warmSpawns: 2 });
+  });
+
+  it.each([
+    [['run'], /^wasi-threads-wrapper: missing the program: wasi-threads-wrapper run <program.wasm> \(see --help\)\n$/],
+    [['exec', 'x.wasm'], /^wasi-threads-wrapper: unknown command "exec": use "run" \(see --help\)\n$/],
+    [['run', '/nonexistent.wasm'], /^wasi-threads-wrapper: cannot read wasm file "\/nonexistent.wasm": ENOENT[^\n]*\n$/],
+    [['run', fileURLToPath(new URL('../package.json', import.meta.url))], /^wasi-threads-wrapper: wasm file "[^"]+" is not a valid WebAssembly module[^\n]*\n$/],
+    [['run', fixture('unshared_memory')], /^wasi-threads-wrapper: the module's imported memory is not shared[^\n]*\n$/],
+    [['run', '--pool', 'x', fixture('counter')], /^wasi-threads-wrapper: --pool needs a whole number, got "x" \(see --help\)\n$/],
+    [['run', '--env', 'NOVALUE', fixture('counter')], /^wasi-threads-wrapper: --env takes KEY=VALUE, got "NOVALUE" \(see --help\)\n$/],
+    [['run', '--bogus', fixture('counter')], /^wasi-threads-wrapper: Unknown option '--bogus'[^\n]*\n$/],
+  ])('a usage error %j prints one line and exits 2', async (args, message) => {
+    const result = await run(args);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stdout).toBe('');
+  });
+
+  it('prints help and version', async () => {
+    const help = await run(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: wasi-threads-wrapper run \[options\] <program.wasm>/);
+    for (const option of ['--pool', '--max-threads', '--env', '--dir', '--memory-max', '--invoke', '--stats', '--version']) {
+      expect(help.stdout).toContain(option);
+    }
+    const version = await run(['--version']);
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    expect(version.stdout).toBe(`${pkg.version}\n`);
+  });
+});
