@@ -18,6 +18,8 @@ import type { ResolvedConfig } from './options.js';
 import { BOOT_KEY, type BootData, type ErrorInfo, type ThreadRole, type WorkerMessage } from './protocol.js';
 import { Header, ProgramState, SharedControl, SlotState } from './ring.js';
 import { EAGAIN } from './spawn.js';
+import { closeProgramWasi, createProgramWasi, type ProgramWasi } from './wasi/setup.js';
+import { stdinRelay } from './wasi/stdin-relay.js';
 
 export interface ProgramStats {
   /** Spawns served by a parked pool worker. */
@@ -81,6 +83,7 @@ export class Program {
   private mainExitCode: number | undefined;
   private outcome: Outcome | undefined;
   private settle!: { resolve: (code: number) => void; reject: (error: Error) => void };
+  private readonly wasi: ProgramWasi | undefined;
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -90,6 +93,7 @@ export class Program {
       throw new InvalidOptionError(`namespace "${config.namespace}" is already running a program: choose another one`);
     }
     this.namespace = config.namespace;
+    this.wasi = config.wasiImplementation === 'shared' ? createProgramWasi(config.wasiOptions) : undefined;
     // Slots for every thread that may live at once, plus a full idle pool beside them.
     const slotCount = config.maxThreads + config.poolSize;
     this.control = SharedControl.create(slotCount);
@@ -151,6 +155,7 @@ export class Program {
       slot,
       coldReply,
       wasiOptions: config.wasiOptions,
+      sharedWasi: this.wasi && { fdTable: this.wasi.table.buffer, preopens: this.wasi.preopens },
       initMethod: config.initMethod,
       poolSize: config.poolSize,
       maxThreads: config.maxThreads,
@@ -225,6 +230,10 @@ export class Program {
         break;
       case 'fatal':
         void this.finish({ error: rebuildError(message.error, `the worker of ${this.describe(info)}`) });
+        break;
+      case 'stdin-read':
+      case 'stdin-poll':
+        stdinRelay.submit(message, this);
         break;
     }
   }
@@ -302,6 +311,8 @@ export class Program {
     Atomics.store(this.control.words, Header.State, ProgramState.Ending);
     clearTimeout(this.refillTimer);
     await Promise.all([...this.workers.keys()].map((worker) => worker.terminate()));
+    stdinRelay.cancel(this);
+    if (this.wasi) closeProgramWasi(this.wasi);
     running.delete(this.namespace);
     if ('code' in outcome) this.settle.resolve(outcome.code);
     else this.settle.reject(outcome.error);

@@ -33,8 +33,13 @@ export interface WasiMainConfig {
   wasmFile?: string | URL | ArrayBuffer | ArrayBufferView;
   /** An already compiled module (exactly one of `wasmFile` / `wasmModule`). */
   wasmModule?: WebAssembly.Module;
-  /** Passed to Node's `WASI` in every thread. */
+  /** The program's WASI: args, env, preopens, stdio. */
   wasiOptions?: WasiOptions;
+  /**
+   * `'shared'` (default for preview1): the library's WASI, one descriptor table for all threads and
+   * no blocking host calls. `'node'`: a `node:wasi` per thread (each with its own descriptors).
+   */
+  wasiImplementation?: 'shared' | 'node';
   /** Shared memory size in pages. Default: 512 initial / 4096 maximum, kept within the module's declared limits. */
   memorySetting?: MemorySetting;
   /** Idle workers kept instantiated and parked, ready for a warm spawn. */
@@ -59,6 +64,7 @@ export interface ResolvedConfig {
   initMethod: string;
   namespace: string;
   wasiOptions: Required<Pick<WasiOptions, 'args' | 'env' | 'version'>> & WasiOptions;
+  wasiImplementation: 'shared' | 'node';
   memorySetting?: MemorySetting;
   poolSize: number;
   maxThreads: number;
@@ -129,8 +135,17 @@ export function resolveConfig(config: WasiMainConfig): ResolvedConfig {
     throw new InvalidOptionError(`wasiOptions.version must be 'preview1' or 'unstable', got ${String(version)}`);
   }
 
+  const wasiImplementation = config.wasiImplementation ?? (version === 'preview1' ? 'shared' : 'node');
+  if (wasiImplementation !== 'shared' && wasiImplementation !== 'node') {
+    throw new InvalidOptionError(`wasiImplementation must be 'shared' or 'node', got ${String(wasiImplementation)}`);
+  }
+  if (wasiImplementation === 'shared' && version !== 'preview1') {
+    throw new InvalidOptionError(`the shared WASI implements preview1 only: use wasiImplementation: 'node' for wasiOptions.version '${version}'`);
+  }
+
   return {
     entryFile,
+    wasiImplementation,
     threadFile,
     initMethod,
     namespace,

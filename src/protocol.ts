@@ -1,5 +1,7 @@
 /** What the coordinator hands each worker, and the messages workers send back (never the reverse). */
 import type { WasiOptions } from './options.js';
+import type { Preopen } from './wasi/sandbox-path.js';
+import type { StdinRequest } from './wasi/stdin-client.js';
 
 export type ThreadRole = 'main' | 'thread';
 
@@ -20,6 +22,8 @@ export interface BootData {
   /** Set for a cold spawn: the worker stores the tid here once it is instantiated. */
   coldReply?: Int32Array;
   wasiOptions: WasiOptions;
+  /** Set for the shared WASI: the program's descriptor table and preopens. */
+  sharedWasi?: { fdTable: SharedArrayBuffer; preopens: Preopen[] };
   initMethod: string;
   poolSize: number;
   maxThreads: number;
@@ -42,7 +46,8 @@ export type WorkerMessage =
   /** The pool was full when this worker's thread returned: the coordinator ends it and frees the slot. */
   | { type: 'retire'; slot: number }
   /** The worker could not set up (bad config function, link error, missing entry). */
-  | { type: 'fatal'; error: ErrorInfo };
+  | { type: 'fatal'; error: ErrorInfo }
+  | StdinRequest;
 
 export function errorInfo(error: unknown): ErrorInfo {
   if (error instanceof Error) {

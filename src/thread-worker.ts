@@ -7,7 +7,7 @@ import { ModuleRequirementError, WasiThreadsError } from './errors.js';
 import { BOOT_KEY, errorInfo, type BootData, type ThreadRole, type WorkerMessage } from './protocol.js';
 import { Header, SharedControl, layoutFor } from './ring.js';
 import { coldSpawnVia, createThreadSpawn } from './spawn.js';
-import { ProcExit, bindMemory, createNodeWasi, wasiImports, type WasiLike } from './wasi-glue.js';
+import { ProcExit, bindMemory, createWasi, wasiImports, type WasiLike } from './wasi-glue.js';
 
 /** What a worker's config function may return; every field is optional. */
 export interface WorkerConfig {
@@ -64,7 +64,7 @@ export async function initWasiWorker(configFunc?: WorkerConfigFunction): Promise
   let memory: WebAssembly.Memory | undefined;
   try {
     config = (await configFunc?.(boot.namespace, boot.role)) ?? {};
-    wasi = config.wasi ?? (await createNodeWasi(boot.wasiOptions));
+    wasi = config.wasi ?? (await createWasi(boot, post));
     memory = boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory));
     const spawn = createThreadSpawn(control, boot.maxThreads, coldSpawnVia(post));
     const onExit = (code: number) => post({ type: 'exit', tid: tidOfThisWorker.current, code });

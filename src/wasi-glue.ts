@@ -1,5 +1,7 @@
 /** Builds the WASI half of a thread's import object. Runs inside workers only. */
-import type { WasiOptions } from './options.js';
+import type { BootData } from './protocol.js';
+import { SharedWasi } from './wasi/preview1.js';
+import { stdinClientVia, type StdinRequest } from './wasi/stdin-client.js';
 
 /** The parts of a WASI object the library uses; `node:wasi` fits, and so do most userland WASI shims. */
 export interface WasiLike {
@@ -27,10 +29,15 @@ function silenceWasiWarning(): void {
   } as typeof process.emitWarning;
 }
 
-export async function createNodeWasi(options: WasiOptions): Promise<WasiLike> {
+/** The WASI of one thread: the shared implementation when the program uses it, else a node:wasi. */
+export async function createWasi(boot: BootData, post: (request: StdinRequest) => void): Promise<WasiLike> {
+  const { wasiOptions, sharedWasi } = boot;
+  if (sharedWasi) {
+    return new SharedWasi({ args: wasiOptions.args ?? [], env: wasiOptions.env ?? {}, ...sharedWasi, stdin: stdinClientVia(post) });
+  }
   silenceWasiWarning();
   const { WASI } = await import('node:wasi');
-  return new WASI({ ...options, version: options.version ?? 'preview1', returnOnExit: true }) as WasiLike;
+  return new WASI({ ...wasiOptions, version: wasiOptions.version ?? 'preview1', returnOnExit: true }) as WasiLike;
 }
 
 /**

@@ -1,0 +1,46 @@
+/** WASI preview1 (`wasi_snapshot_preview1`) numbers, as the witx files define them. */
+
+export const Errno = {
+  SUCCESS: 0, '2BIG': 1, ACCES: 2, ADDRINUSE: 3, ADDRNOTAVAIL: 4, AFNOSUPPORT: 5, AGAIN: 6, ALREADY: 7, BADF: 8,
+  BADMSG: 9, BUSY: 10, CANCELED: 11, CHILD: 12, CONNABORTED: 13, CONNREFUSED: 14, CONNRESET: 15, DEADLK: 16,
+  DESTADDRREQ: 17, DOM: 18, DQUOT: 19, EXIST: 20, FAULT: 21, FBIG: 22, HOSTUNREACH: 23, IDRM: 24, ILSEQ: 25,
+  INPROGRESS: 26, INTR: 27, INVAL: 28, IO: 29, ISCONN: 30, ISDIR: 31, LOOP: 32, MFILE: 33, MLINK: 34, MSGSIZE: 35,
+  MULTIHOP: 36, NAMETOOLONG: 37, NETDOWN: 38, NETRESET: 39, NETUNREACH: 40, NFILE: 41, NOBUFS: 42, NODEV: 43,
+  NOENT: 44, NOEXEC: 45, NOLCK: 46, NOLINK: 47, NOMEM: 48, NOMSG: 49, NOPROTOOPT: 50, NOSPC: 51, NOSYS: 52,
+  NOTCONN: 53, NOTDIR: 54, NOTEMPTY: 55, NOTRECOVERABLE: 56, NOTSOCK: 57, NOTSUP: 58, NOTTY: 59, NXIO: 60,
+  OVERFLOW: 61, OWNERDEAD: 62, PERM: 63, PIPE: 64, PROTO: 65, PROTONOSUPPORT: 66, PROTOTYPE: 67, RANGE: 68,
+  ROFS: 69, SPIPE: 70, SRCH: 71, STIME: 72, TXTBSY: 73, XDEV: 74, NOTCAPABLE: 76,
+} as const;
+
+/** The WASI errno for a Node.js system error (`error.code` is `'ENOENT'` and the like). */
+export function errnoOf(error: unknown): number {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('E')) {
+    const name = code.slice(1) as keyof typeof Errno;
+    if (name in Errno) return Errno[name];
+    if (code === 'EWOULDBLOCK') return Errno.AGAIN;
+    if (code === 'EOPNOTSUPP') return Errno.NOTSUP;
+  }
+  return Errno.IO;
+}
+
+export const Filetype = {
+  UNKNOWN: 0, BLOCK_DEVICE: 1, CHARACTER_DEVICE: 2, DIRECTORY: 3, REGULAR_FILE: 4, SOCKET_DGRAM: 5, SOCKET_STREAM: 6,
+  SYMBOLIC_LINK: 7,
+} as const;
+
+export const Whence = { SET: 0, CUR: 1, END: 2 } as const;
+export const Oflags = { CREAT: 1, DIRECTORY: 2, EXCL: 4, TRUNC: 8 } as const;
+export const Fdflags = { APPEND: 1, DSYNC: 2, NONBLOCK: 4, RSYNC: 8, SYNC: 16 } as const;
+export const Fstflags = { ATIM: 1, ATIM_NOW: 2, MTIM: 4, MTIM_NOW: 8 } as const;
+export const LOOKUP_SYMLINK_FOLLOW = 1;
+export const Clock = { REALTIME: 0, MONOTONIC: 1, PROCESS_CPUTIME_ID: 2, THREAD_CPUTIME_ID: 3 } as const;
+export const EventType = { CLOCK: 0, FD_READ: 1, FD_WRITE: 2 } as const;
+export const SUBCLOCKFLAG_ABSTIME = 1;
+
+/** Every right: the boundary this runtime enforces is the preopen, not per-descriptor rights. */
+export const ALL_RIGHTS = (1n << 30n) - 1n;
+export const Rights = { FD_READ: 1n << 1n, FD_WRITE: 1n << 6n } as const;
+
+/** Byte sizes of the ABI's records. */
+export const Size = { iovec: 8, fdstat: 24, filestat: 64, prestat: 8, dirent: 24, subscription: 48, event: 32 } as const;

@@ -1,0 +1,513 @@
+/**
+ * WASI preview1 for every thread of a program, over one shared descriptor table. Ordinary calls
+ * run right here with the synchronous node:fs functions on the host fd. Calls that could block
+ * without end never block in a host call: sleeps are `Atomics.wait`s, and reading the process's
+ * stdin is done by the coordinator while this thread waits in `Atomics.wait`. A thread blocked in
+ * either can always be terminated, so ending a program never hangs on it.
+ */
+import { randomFillSync } from 'node:crypto';
+import * as fs from 'node:fs';
+import type { BigIntStats } from 'node:fs';
+import {
+  ALL_RIGHTS,
+  Clock,
+  Errno,
+  EventType,
+  Fdflags,
+  Filetype,
+  Fstflags,
+  LOOKUP_SYMLINK_FOLLOW,
+  Oflags,
+  Rights,
+  Size,
+  SUBCLOCKFLAG_ABSTIME,
+  Whence,
+  errnoOf,
+} from './constants.js';
+import { FdTable, type FdEntry } from './fd-table.js';
+import { resolvePath, type Preopen, type ResolvedPath } from './sandbox-path.js';
+import type { StdinClient } from './stdin-client.js';
+
+export interface SharedWasiOptions {
+  args: string[];
+  env: Record<string, string>;
+  fdTable: SharedArrayBuffer;
+  preopens: Preopen[];
+  stdin: StdinClient;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const NS_PER_MS = 1_000_000n;
+
+export function filetypeOf(stats: fs.Stats | BigIntStats): number {
+  if (stats.isFile()) return Filetype.REGULAR_FILE;
+  if (stats.isDirectory()) return Filetype.DIRECTORY;
+  if (stats.isCharacterDevice()) return Filetype.CHARACTER_DEVICE;
+  if (stats.isBlockDevice()) return Filetype.BLOCK_DEVICE;
+  if (stats.isSymbolicLink()) return Filetype.SYMBOLIC_LINK;
+  if (stats.isSocket() || stats.isFIFO()) return Filetype.SOCKET_STREAM;
+  return Filetype.UNKNOWN;
+}
+
+/** Sleeps in a terminable `Atomics.wait` (a host sleep would delay the program's end). */
+function sleepMs(ms: number): void {
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function nowNs(clock: number): bigint | undefined {
+  switch (clock) {
+    case Clock.REALTIME:
+      return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e3)) * 1000n;
+    case Clock.MONOTONIC:
+      return process.hrtime.bigint();
+    case Clock.PROCESS_CPUTIME_ID:
+    case Clock.THREAD_CPUTIME_ID: {
+      const { user, system } = process.cpuUsage();
+      return BigInt(user + system) * 1000n;
+    }
+    default:
+      return undefined;
+  }
+}
+
+export class SharedWasi {
+  readonly wasiImport: Record<string, (...args: never[]) => number>;
+  private memory: WebAssembly.Memory | undefined;
+  private readonly table: FdTable;
+  private readonly preopens: Preopen[];
+  private readonly args: Uint8Array[];
+  private readonly env: Uint8Array[];
+
+  constructor(private readonly options: SharedWasiOptions) {
+    this.table = new FdTable(options.fdTable);
+    this.preopens = options.preopens;
+    this.args = options.args.map((arg) => encoder.encode(`${arg}\0`));
+    this.env = Object.entries(options.env).map(([key, value]) => encoder.encode(`${key}=${value}\0`));
+    this.wasiImport = this.functions();
+  }
+
+  getImportObject(): Record<string, Record<string, unknown>> {
+    return { wasi_snapshot_preview1: this.wasiImport };
+  }
+
+  /** Gives the calls their memory; `instance` may be `{ exports: { memory } }`. */
+  initialize(instance: { exports: Record<string, unknown> }): void {
+    this.memory = instance.exports.memory as WebAssembly.Memory;
+  }
+
+  private view(): DataView {
+    return new DataView(this.memory!.buffer);
+  }
+
+  private bytes(pointer: number, length: number): Uint8Array {
+    return new Uint8Array(this.memory!.buffer, pointer, length);
+  }
+
+  private string(pointer: number, length: number): string {
+    return decoder.decode(this.bytes(pointer, length).slice());
+  }
+
+  private iovecs(pointer: number, count: number): Uint8Array[] {
+    const view = this.view();
+    const buffers: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      const at = pointer + i * Size.iovec;
+      buffers.push(this.bytes(view.getUint32(at, true), view.getUint32(at + 4, true)));
+    }
+    return buffers;
+  }
+
+  private writeFilestat(pointer: number, stats: BigIntStats): void {
+    const view = this.view();
+    view.setBigUint64(pointer, stats.dev, true);
+    view.setBigUint64(pointer + 8, stats.ino, true);
+    view.setUint8(pointer + 16, filetypeOf(stats));
+    view.setBigUint64(pointer + 24, stats.nlink, true);
+    view.setBigUint64(pointer + 32, stats.size, true);
+    view.setBigUint64(pointer + 40, stats.atimeNs, true);
+    view.setBigUint64(pointer + 48, stats.mtimeNs, true);
+    view.setBigUint64(pointer + 56, stats.ctimeNs, true);
+  }
+
+  /** Writes NUL-terminated strings and their pointers (args_get, environ_get). */
+  private writeStrings(strings: Uint8Array[], pointers: number, buffer: number): number {
+    const view = this.view();
+    let at = buffer;
+    strings.forEach((bytes, i) => {
+      view.setUint32(pointers + i * 4, at, true);
+      this.bytes(at, bytes.length).set(bytes);
+      at += bytes.length;
+    });
+    return Errno.SUCCESS;
+  }
+
+  private writeSizes(strings: Uint8Array[], countPointer: number, sizePointer: number): number {
+    const view = this.view();
+    view.setUint32(countPointer, strings.length, true);
+    view.setUint32(sizePointer, strings.reduce((sum, s) => sum + s.length, 0), true);
+    return Errno.SUCCESS;
+  }
+
+  private resolve(fd: number, pathPointer: number, pathLength: number, follow: boolean): ResolvedPath | number {
+    const dir = this.table.get(fd);
+    if (!dir) return Errno.BADF;
+    return resolvePath(this.preopens, dir, this.string(pathPointer, pathLength), follow);
+  }
+
+  /** Runs a call that works on the fd `fd`; node:fs errors become their errno. */
+  private withFd(fd: number, call: (entry: FdEntry) => number): number {
+    const entry = this.table.get(fd);
+    if (!entry) return Errno.BADF;
+    try {
+      return call(entry);
+    } catch (error) {
+      return errnoOf(error);
+    }
+  }
+
+  /** Runs a call on a path below the directory `fd`. */
+  private withPath(fd: number, pathPointer: number, pathLength: number, follow: boolean, call: (path: ResolvedPath) => number): number {
+    const resolved = this.resolve(fd, pathPointer, pathLength, follow);
+    if (typeof resolved === 'number') return resolved;
+    try {
+      return call(resolved);
+    } catch (error) {
+      return errnoOf(error);
+    }
+  }
+
+  private read(fd: number, entry: FdEntry, buffers: Uint8Array[], position: bigint | null): number {
+    if (entry.hostFd === 0) return this.options.stdin.read(buffers);
+    if (entry.filetype === Filetype.DIRECTORY) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    const seekable = this.seekable(entry);
+    const at = position ?? (seekable ? this.table.position(fd) : null);
+    const count = fs.readvSync(entry.hostFd, buffers, at === null ? undefined : Number(at));
+    if (position === null && seekable) this.table.advance(fd, count);
+    return count;
+  }
+
+  /**
+   * Files the program opened keep their offset in the table. The process's stdio keeps the host's
+   * own offset (a redirected stdout is shared with the rest of the process), so no seeking there.
+   */
+  private seekable(entry: FdEntry): boolean {
+    return entry.filetype === Filetype.REGULAR_FILE && entry.root >= 0;
+  }
+
+  private write(fd: number, entry: FdEntry, buffers: Uint8Array[], position: bigint | null): number {
+    const seekable = this.seekable(entry);
+    let at = position;
+    if (at === null && seekable) at = entry.fdflags & Fdflags.APPEND ? BigInt(fs.fstatSync(entry.hostFd).size) : this.table.position(fd);
+    for (;;) {
+      try {
+        const count = fs.writevSync(entry.hostFd, buffers, at === null ? undefined : Number(at));
+        if (position === null && seekable) this.table.setPosition(fd, at! + BigInt(count));
+        return count;
+      } catch (error) {
+        // Some other part of the process made this pipe non-blocking: wait for room instead of failing.
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+        sleepMs(1);
+      }
+    }
+  }
+
+  private ioCall(fd: number, iovs: number, count: number, resultPointer: number, io: (entry: FdEntry, buffers: Uint8Array[]) => number): number {
+    return this.withFd(fd, (entry) => {
+      const done = io(entry, this.iovecs(iovs, count));
+      if (done < 0) return -done;
+      this.view().setUint32(resultPointer, done, true);
+      return Errno.SUCCESS;
+    });
+  }
+
+  private pollOneoff(inPointer: number, outPointer: number, count: number, eventsPointer: number): number {
+    if (count === 0) return Errno.INVAL;
+    const view = this.view();
+    interface Ready { userdata: bigint; type: number; error: number; nbytes: bigint }
+    const ready: Ready[] = [];
+    let earliest: { userdata: bigint; deadline: bigint } | undefined;
+    let waitsOnStdin = false;
+    const now = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) {
+      const at = inPointer + i * Size.subscription;
+      const userdata = view.getBigUint64(at, true);
+      const type = view.getUint8(at + 8);
+      if (type === EventType.CLOCK) {
+        const clock = view.getUint32(at + 16, true);
+        const timeout = view.getBigUint64(at + 24, true);
+        const absolute = (view.getUint16(at + 40, true) & SUBCLOCKFLAG_ABSTIME) !== 0;
+        const clockNow = nowNs(clock);
+        if (clockNow === undefined) {
+          ready.push({ userdata, type, error: Errno.INVAL, nbytes: 0n });
+          continue;
+        }
+        const deadline = now + (absolute ? timeout - clockNow : timeout);
+        if (!earliest || deadline < earliest.deadline) earliest = { userdata, deadline };
+      } else {
+        const entry = this.table.get(view.getUint32(at + 16, true));
+        if (!entry) ready.push({ userdata, type, error: Errno.BADF, nbytes: 0n });
+        else if (type === EventType.FD_READ && entry.hostFd === 0) {
+          if (this.options.stdin.poll(0)) ready.push({ userdata, type, error: Errno.SUCCESS, nbytes: 1n });
+          else waitsOnStdin = true;
+        } else ready.push({ userdata, type, error: Errno.SUCCESS, nbytes: 0n });
+      }
+    }
+    if (ready.length === 0) {
+      const waitMs = earliest ? Math.max(0, Number((earliest.deadline - process.hrtime.bigint()) / NS_PER_MS)) : Infinity;
+      if (waitsOnStdin && this.options.stdin.poll(waitMs)) {
+        ready.push(...this.stdinSubscriptions(inPointer, count));
+      } else if (earliest) {
+        if (!waitsOnStdin) sleepMs(Number((earliest.deadline - process.hrtime.bigint()) / NS_PER_MS));
+        ready.push({ userdata: earliest.userdata, type: EventType.CLOCK, error: Errno.SUCCESS, nbytes: 0n });
+      }
+    }
+    ready.forEach((event, i) => {
+      const at = outPointer + i * Size.event;
+      this.bytes(at, Size.event).fill(0);
+      view.setBigUint64(at, event.userdata, true);
+      view.setUint16(at + 8, event.error, true);
+      view.setUint8(at + 10, event.type);
+      view.setBigUint64(at + 16, event.nbytes, true);
+    });
+    view.setUint32(eventsPointer, ready.length, true);
+    return Errno.SUCCESS;
+  }
+
+  private stdinSubscriptions(inPointer: number, count: number) {
+    const view = this.view();
+    const events = [];
+    for (let i = 0; i < count; i++) {
+      const at = inPointer + i * Size.subscription;
+      if (view.getUint8(at + 8) !== EventType.FD_READ) continue;
+      if (this.table.get(view.getUint32(at + 16, true))?.hostFd !== 0) continue;
+      events.push({ userdata: view.getBigUint64(at, true), type: EventType.FD_READ, error: Errno.SUCCESS, nbytes: 1n });
+    }
+    return events;
+  }
+
+  private pathOpen(dirFd: number, dirflags: number, pathPointer: number, pathLength: number, oflags: number, rightsBase: bigint, fdflags: number, fdPointer: number): number {
+    const follow = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+    return this.withPath(dirFd, pathPointer, pathLength, follow, (path) => {
+      const { constants: c } = fs;
+      const reads = (rightsBase & Rights.FD_READ) !== 0n;
+      const writes = (rightsBase & Rights.FD_WRITE) !== 0n || (oflags & Oflags.TRUNC) !== 0;
+      let flags = writes ? (reads ? c.O_RDWR : c.O_WRONLY) : c.O_RDONLY;
+      if (oflags & Oflags.CREAT) flags |= c.O_CREAT;
+      if (oflags & Oflags.EXCL) flags |= c.O_EXCL;
+      if (oflags & Oflags.TRUNC) flags |= c.O_TRUNC;
+      if (oflags & Oflags.DIRECTORY) flags |= c.O_DIRECTORY;
+      if (fdflags & Fdflags.APPEND) flags |= c.O_APPEND;
+      if (fdflags & Fdflags.SYNC) flags |= c.O_SYNC;
+      if (fdflags & Fdflags.DSYNC) flags |= c.O_DSYNC;
+      if (!follow) flags |= c.O_NOFOLLOW;
+      const hostFd = fs.openSync(path.host, flags, 0o666);
+      const filetype = filetypeOf(fs.fstatSync(hostFd));
+      const fd = this.table.allocate({ hostFd, filetype, fdflags, preopen: -1, root: path.root, path: path.relative });
+      if (fd < 0) {
+        fs.closeSync(hostFd);
+        return Errno.MFILE;
+      }
+      this.view().setUint32(fdPointer, fd, true);
+      return Errno.SUCCESS;
+    });
+  }
+
+  private readdir(fd: number, buffer: number, length: number, cookie: bigint, usedPointer: number): number {
+    return this.withFd(fd, (entry) => {
+      if (entry.filetype !== Filetype.DIRECTORY || entry.root < 0) return Errno.NOTDIR;
+      const dir = entry.path === '' ? this.preopens[entry.root]!.host : `${this.preopens[entry.root]!.host}/${entry.path}`;
+      const names = ['.', '..', ...fs.readdirSync(dir)];
+      const out = new Uint8Array(length);
+      const header = new DataView(new ArrayBuffer(Size.dirent));
+      let used = 0;
+      for (let i = Number(cookie); i < names.length && used < length; i++) {
+        const name = encoder.encode(names[i]!);
+        const stats = fs.lstatSync(`${dir}/${names[i]}`, { bigint: true });
+        header.setBigUint64(0, BigInt(i + 1), true);
+        header.setBigUint64(8, stats.ino, true);
+        header.setUint32(16, name.length, true);
+        header.setUint8(20, filetypeOf(stats));
+        const record = new Uint8Array(Size.dirent + name.length);
+        record.set(new Uint8Array(header.buffer));
+        record.set(name, Size.dirent);
+        // A record that does not fit is cut: a full buffer tells the caller to ask again.
+        const fits = Math.min(record.length, length - used);
+        out.set(record.subarray(0, fits), used);
+        used += fits;
+      }
+      this.bytes(buffer, used).set(out.subarray(0, used));
+      this.view().setUint32(usedPointer, used, true);
+      return Errno.SUCCESS;
+    });
+  }
+
+  private setTimes(stats: () => fs.Stats, atim: bigint, mtim: bigint, flags: number, apply: (atime: number, mtime: number) => void): number {
+    if ((flags & Fstflags.ATIM && flags & Fstflags.ATIM_NOW) || (flags & Fstflags.MTIM && flags & Fstflags.MTIM_NOW)) return Errno.INVAL;
+    const now = Date.now() / 1000;
+    const current = flags & (Fstflags.ATIM | Fstflags.MTIM) ? undefined : stats();
+    const pick = (set: number, setNow: number, value: bigint, existing: () => number) =>
+      flags & setNow ? now : flags & set ? Number(value) / 1e9 : existing();
+    const atime = pick(Fstflags.ATIM, Fstflags.ATIM_NOW, atim, () => (current ?? stats()).atimeMs / 1000);
+    const mtime = pick(Fstflags.MTIM, Fstflags.MTIM_NOW, mtim, () => (current ?? stats()).mtimeMs / 1000);
+    apply(atime, mtime);
+    return Errno.SUCCESS;
+  }
+
+  private functions(): Record<string, (...args: never[]) => number> {
+    const table = this.table;
+    const ok = Errno.SUCCESS;
+    const calls = {
+      args_get: (argv: number, buffer: number) => this.writeStrings(this.args, argv, buffer),
+      args_sizes_get: (count: number, size: number) => this.writeSizes(this.args, count, size),
+      environ_get: (environ: number, buffer: number) => this.writeStrings(this.env, environ, buffer),
+      environ_sizes_get: (count: number, size: number) => this.writeSizes(this.env, count, size),
+      clock_res_get: (clock: number, pointer: number) => {
+        if (nowNs(clock) === undefined) return Errno.INVAL;
+        this.view().setBigUint64(pointer, 1000n, true);
+        return ok;
+      },
+      clock_time_get: (clock: number, _precision: bigint, pointer: number) => {
+        const now = nowNs(clock);
+        if (now === undefined) return Errno.INVAL;
+        this.view().setBigUint64(pointer, now, true);
+        return ok;
+      },
+      fd_advise: (fd: number) => this.withFd(fd, () => ok),
+      fd_allocate: (fd: number, offset: bigint, length: bigint) =>
+        this.withFd(fd, (e) => {
+          const end = Number(offset + length);
+          if (fs.fstatSync(e.hostFd).size < end) fs.ftruncateSync(e.hostFd, end);
+          return ok;
+        }),
+      fd_close: (fd: number) => {
+        const entry = table.remove(fd);
+        if (!entry) return Errno.BADF;
+        // The process's own stdio stays open for the rest of the process.
+        if (entry.hostFd > 2) fs.closeSync(entry.hostFd);
+        return ok;
+      },
+      fd_datasync: (fd: number) => this.withFd(fd, (e) => (fs.fdatasyncSync(e.hostFd), ok)),
+      fd_sync: (fd: number) => this.withFd(fd, (e) => (fs.fsyncSync(e.hostFd), ok)),
+      fd_fdstat_get: (fd: number, pointer: number) =>
+        this.withFd(fd, (e) => {
+          const view = this.view();
+          this.bytes(pointer, Size.fdstat).fill(0);
+          view.setUint8(pointer, e.filetype);
+          view.setUint16(pointer + 2, e.fdflags, true);
+          view.setBigUint64(pointer + 8, ALL_RIGHTS, true);
+          view.setBigUint64(pointer + 16, ALL_RIGHTS, true);
+          return ok;
+        }),
+      fd_fdstat_set_flags: (fd: number, flags: number) => this.withFd(fd, () => (table.setFdflags(fd, flags), ok)),
+      fd_fdstat_set_rights: (fd: number) => this.withFd(fd, () => ok),
+      fd_filestat_get: (fd: number, pointer: number) =>
+        this.withFd(fd, (e) => (this.writeFilestat(pointer, fs.fstatSync(e.hostFd, { bigint: true })), ok)),
+      fd_filestat_set_size: (fd: number, size: bigint) => this.withFd(fd, (e) => (fs.ftruncateSync(e.hostFd, Number(size)), ok)),
+      fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, flags: number) =>
+        this.withFd(fd, (e) => this.setTimes(() => fs.fstatSync(e.hostFd), atim, mtim, flags, (a, m) => fs.futimesSync(e.hostFd, a, m))),
+      fd_pread: (fd: number, iovs: number, count: number, offset: bigint, pointer: number) =>
+        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.read(fd, e, buffers, offset)),
+      fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, pointer: number) =>
+        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.write(fd, e, buffers, offset)),
+      fd_read: (fd: number, iovs: number, count: number, pointer: number) =>
+        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.read(fd, e, buffers, null)),
+      fd_write: (fd: number, iovs: number, count: number, pointer: number) =>
+        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.write(fd, e, buffers, null)),
+      fd_prestat_get: (fd: number, pointer: number) => {
+        const entry = table.get(fd);
+        if (!entry || entry.preopen < 0) return Errno.BADF;
+        const view = this.view();
+        view.setUint32(pointer, 0, true);
+        view.setUint32(pointer + 4, encoder.encode(this.preopens[entry.preopen]!.guest).length, true);
+        return ok;
+      },
+      fd_prestat_dir_name: (fd: number, pointer: number, length: number) => {
+        const entry = table.get(fd);
+        if (!entry || entry.preopen < 0) return Errno.BADF;
+        const name = encoder.encode(this.preopens[entry.preopen]!.guest);
+        this.bytes(pointer, Math.min(length, name.length)).set(name.subarray(0, length));
+        return ok;
+      },
+      fd_readdir: (fd: number, buffer: number, length: number, cookie: bigint, pointer: number) => this.readdir(fd, buffer, length, cookie, pointer),
+      fd_renumber: (from: number, to: number) => {
+        const replaced = table.renumber(from, to);
+        if (!replaced) return Errno.BADF;
+        if (replaced.hostFd > 2) fs.closeSync(replaced.hostFd);
+        return ok;
+      },
+      fd_seek: (fd: number, offset: bigint, whence: number, pointer: number) =>
+        this.withFd(fd, (e) => {
+          if (!this.seekable(e)) return e.filetype === Filetype.DIRECTORY ? Errno.BADF : Errno.SPIPE;
+          const base = whence === Whence.SET ? 0n : whence === Whence.CUR ? table.position(fd) : whence === Whence.END ? BigInt(fs.fstatSync(e.hostFd).size) : -1n;
+          if (base < 0n || base + offset < 0n) return Errno.INVAL;
+          table.setPosition(fd, base + offset);
+          this.view().setBigUint64(pointer, base + offset, true);
+          return ok;
+        }),
+      fd_tell: (fd: number, pointer: number) =>
+        this.withFd(fd, (e) => {
+          if (!this.seekable(e)) return Errno.SPIPE;
+          this.view().setBigUint64(pointer, table.position(fd), true);
+          return ok;
+        }),
+      path_create_directory: (fd: number, path: number, length: number) => this.withPath(fd, path, length, false, (p) => (fs.mkdirSync(p.host), ok)),
+      path_filestat_get: (fd: number, flags: number, path: number, length: number, pointer: number) => {
+        const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+        return this.withPath(fd, path, length, follow, (p) => {
+          this.writeFilestat(pointer, follow ? fs.statSync(p.host, { bigint: true }) : fs.lstatSync(p.host, { bigint: true }));
+          return ok;
+        });
+      },
+      path_filestat_set_times: (fd: number, flags: number, path: number, length: number, atim: bigint, mtim: bigint, fstflags: number) => {
+        const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+        return this.withPath(fd, path, length, follow, (p) =>
+          this.setTimes(() => (follow ? fs.statSync(p.host) : fs.lstatSync(p.host)), atim, mtim, fstflags, (a, m) =>
+            follow ? fs.utimesSync(p.host, a, m) : fs.lutimesSync(p.host, a, m),
+          ),
+        );
+      },
+      path_link: (oldFd: number, oldFlags: number, oldPath: number, oldLength: number, newFd: number, newPath: number, newLength: number) =>
+        this.withPath(oldFd, oldPath, oldLength, (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0, (from) =>
+          this.withPath(newFd, newPath, newLength, false, (to) => (fs.linkSync(from.host, to.host), ok)),
+        ),
+      path_open: (dirFd: number, dirflags: number, path: number, length: number, oflags: number, rightsBase: bigint, _inheriting: bigint, fdflags: number, pointer: number) =>
+        this.pathOpen(dirFd, dirflags, path, length, oflags, rightsBase, fdflags, pointer),
+      path_readlink: (fd: number, path: number, length: number, buffer: number, bufferLength: number, pointer: number) =>
+        this.withPath(fd, path, length, false, (p) => {
+          const target = encoder.encode(fs.readlinkSync(p.host));
+          const used = Math.min(target.length, bufferLength);
+          this.bytes(buffer, used).set(target.subarray(0, used));
+          this.view().setUint32(pointer, used, true);
+          return ok;
+        }),
+      path_remove_directory: (fd: number, path: number, length: number) =>
+        this.withPath(fd, path, length, false, (p) => (p.relative === '' ? Errno.INVAL : (fs.rmdirSync(p.host), ok))),
+      path_rename: (fd: number, oldPath: number, oldLength: number, newFd: number, newPath: number, newLength: number) =>
+        this.withPath(fd, oldPath, oldLength, false, (from) =>
+          this.withPath(newFd, newPath, newLength, false, (to) => (fs.renameSync(from.host, to.host), ok)),
+        ),
+      path_symlink: (oldPath: number, oldLength: number, fd: number, newPath: number, newLength: number) =>
+        // The link may point anywhere; following it is what the sandbox checks.
+        this.withPath(fd, newPath, newLength, false, (p) => (fs.symlinkSync(this.string(oldPath, oldLength), p.host), ok)),
+      path_unlink_file: (fd: number, path: number, length: number) => this.withPath(fd, path, length, false, (p) => (fs.unlinkSync(p.host), ok)),
+      poll_oneoff: (inPointer: number, outPointer: number, count: number, pointer: number) => this.pollOneoff(inPointer, outPointer, count, pointer),
+      proc_exit: (code: number): number => {
+        throw new Error(`proc_exit(${code}) must be routed by the runtime`);
+      },
+      proc_raise: () => Errno.NOSYS,
+      sched_yield: () => ok,
+      random_get: (pointer: number, length: number) => {
+        const random = new Uint8Array(length);
+        randomFillSync(random);
+        this.bytes(pointer, length).set(random);
+        return ok;
+      },
+      sock_accept: () => Errno.NOTSUP,
+      sock_recv: () => Errno.NOTSUP,
+      sock_send: () => Errno.NOTSUP,
+      sock_shutdown: () => Errno.NOTSUP,
+    };
+    return calls as unknown as Record<string, (...args: never[]) => number>;
+  }
+}

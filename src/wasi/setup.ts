@@ -1,0 +1,57 @@
+/** The coordinator's side of a program's WASI: its descriptor table with stdio and preopens. */
+import { closeSync, fstatSync, openSync, realpathSync, statSync, constants } from 'node:fs';
+import { InvalidOptionError } from '../errors.js';
+import type { WasiOptions } from '../options.js';
+import { Fdflags, Filetype } from './constants.js';
+import { FdTable, MAX_FDS } from './fd-table.js';
+import { filetypeOf } from './preview1.js';
+import type { Preopen } from './sandbox-path.js';
+
+export interface ProgramWasi {
+  table: FdTable;
+  preopens: Preopen[];
+}
+
+/** Installs fds 0-2 (the process's stdio, or the hosts fds given) and one fd per preopen from 3. */
+export function createProgramWasi(options: WasiOptions): ProgramWasi {
+  const table = FdTable.create();
+  const stdio = [options.stdin ?? 0, options.stdout ?? 1, options.stderr ?? 2];
+  stdio.forEach((hostFd, fd) => {
+    let filetype: number = Filetype.UNKNOWN;
+    try {
+      filetype = filetypeOf(fstatSync(hostFd));
+    } catch {
+      /* a closed stdio fd: calls on it fail with the host's error */
+    }
+    table.install(fd, { hostFd, filetype, fdflags: 0, preopen: -1, root: -1, path: '' });
+  });
+  const preopens: Preopen[] = [];
+  for (const [guest, hostPath] of Object.entries(options.preopens ?? {})) {
+    let host: string;
+    try {
+      host = realpathSync(hostPath);
+      if (!statSync(host).isDirectory()) throw new Error('not a directory');
+    } catch (error) {
+      throw new InvalidOptionError(`wasiOptions.preopens["${guest}"]: "${hostPath}" is not a readable directory (${(error as Error).message})`);
+    }
+    if (preopens.length + 3 >= MAX_FDS) throw new InvalidOptionError(`too many preopens: at most ${MAX_FDS - 3}`);
+    const hostFd = openSync(host, constants.O_RDONLY | constants.O_DIRECTORY);
+    table.install(3 + preopens.length, { hostFd, filetype: Filetype.DIRECTORY, fdflags: 0, preopen: preopens.length, root: preopens.length, path: '' });
+    preopens.push({ guest, host });
+  }
+  return { table, preopens };
+}
+
+/** Closes every host fd the program's table still holds, except the process's own stdio. */
+export function closeProgramWasi({ table }: ProgramWasi): void {
+  for (let fd = 0; fd < MAX_FDS; fd++) {
+    const entry = table.remove(fd);
+    if (entry && entry.hostFd > 2) {
+      try {
+        closeSync(entry.hostFd);
+      } catch {
+        /* already closed by the host */
+      }
+    }
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The coordinator's side of stdin: one reader of `process.stdin` for every program in the process,
+ * serving the read and poll requests of wasm threads in order. It reads asynchronously (a pipe
+ * with no writer blocks no thread) and pauses `process.stdin` when nobody waits, so stdin never
+ * keeps the process alive.
+ */
+import { Errno, errnoOf } from './constants.js';
+import { REPLY_HEADER_BYTES, type StdinRequest } from './stdin-client.js';
+
+interface Pending {
+  request: StdinRequest;
+  owner: object;
+  timer?: NodeJS.Timeout;
+}
+
+function answer(reply: SharedArrayBuffer, result: number): void {
+  const header = new Int32Array(reply, 0, 2);
+  Atomics.store(header, 1, result);
+  Atomics.store(header, 0, 1);
+  Atomics.notify(header, 0);
+}
+
+class StdinRelay {
+  private chunks: Buffer[] = [];
+  private ended = false;
+  private failure = 0;
+  private listening = false;
+  private pending: Pending[] = [];
+
+  /** Queues a request of `owner` (a program), answered once stdin has something to say. */
+  submit(request: StdinRequest, owner: object): void {
+    const entry: Pending = { request, owner };
+    if (request.type === 'stdin-poll' && Number.isFinite(request.timeoutMs)) {
+      entry.timer = setTimeout(() => {
+        this.pending = this.pending.filter((p) => p !== entry);
+        answer(request.reply, 0);
+        this.pauseIfIdle();
+      }, request.timeoutMs);
+    }
+    this.pending.push(entry);
+    this.pump();
+  }
+
+  /** Drops the requests of a program that has ended: its threads are gone. */
+  cancel(owner: object): void {
+    for (const entry of this.pending.filter((p) => p.owner === owner)) clearTimeout(entry.timer);
+    this.pending = this.pending.filter((p) => p.owner !== owner);
+    this.pauseIfIdle();
+  }
+
+  private pump(): void {
+    while (this.pending.length > 0) {
+      if (this.chunks.length === 0 && !this.ended) {
+        this.listen();
+        return;
+      }
+      const { request, timer } = this.pending.shift()!;
+      clearTimeout(timer);
+      if (request.type === 'stdin-poll') answer(request.reply, 1);
+      else answer(request.reply, this.failure ? -this.failure : this.take(request.max, request.reply));
+    }
+    this.pauseIfIdle();
+  }
+
+  private take(max: number, reply: SharedArrayBuffer): number {
+    const out = new Uint8Array(reply, REPLY_HEADER_BYTES, max);
+    let count = 0;
+    while (count < max && this.chunks.length > 0) {
+      const chunk = this.chunks[0]!;
+      const used = Math.min(chunk.length, max - count);
+      out.set(chunk.subarray(0, used), count);
+      count += used;
+      if (used === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(used);
+    }
+    return count;
+  }
+
+  private listen(): void {
+    if (!this.listening) {
+      this.listening = true;
+      process.stdin.on('data', (chunk: Buffer) => {
+        this.chunks.push(chunk);
+        this.pump();
+      });
+      process.stdin.on('end', () => {
+        this.ended = true;
+        this.pump();
+      });
+      process.stdin.on('error', (error) => {
+        this.ended = true;
+        this.failure = errnoOf(error) || Errno.IO;
+        this.pump();
+      });
+    }
+    process.stdin.resume();
+  }
+
+  private pauseIfIdle(): void {
+    if (this.listening && this.pending.length === 0) process.stdin.pause();
+  }
+}
+
+/** The one relay of this process: there is one stdin. */
+export const stdinRelay = new StdinRelay();
