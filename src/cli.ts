@@ -23,6 +23,8 @@ Options:
   --dir HOST[::GUEST]   give the program the host directory HOST, seen as GUEST (repeatable)
   --memory-max PAGES    maximum size of the shared memory, in 64 KiB pages
   --invoke NAME         call the exported function NAME instead of _start
+  --wasi shared|node    the library's WASI, one descriptor table for all threads (default), or a
+                        node:wasi per thread
   --stats               print spawn statistics to stderr at exit
   -h, --help            print this help
   -v, --version         print the version
@@ -56,6 +58,11 @@ function pairs(values: string[] | undefined, separator: string, option: string, 
   });
 }
 
+function wasiChoice(value: string | undefined): 'shared' | 'node' | undefined {
+  if (value === undefined || value === 'shared' || value === 'node') return value;
+  throw new UsageError(`--wasi takes shared or node, got "${value}"`);
+}
+
 interface RunCommand {
   wasmFile: string;
   programArgs: string[];
@@ -65,6 +72,7 @@ interface RunCommand {
   preopens: Record<string, string>;
   memoryMax?: number;
   invoke?: string;
+  wasi?: 'shared' | 'node';
   stats: boolean;
 }
 
@@ -82,6 +90,7 @@ function parseCommand(argv: string[]): RunCommand | 'help' | 'version' {
       dir: { type: 'string', multiple: true },
       'memory-max': { type: 'string' },
       invoke: { type: 'string' },
+      wasi: { type: 'string' },
       stats: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
@@ -101,13 +110,14 @@ function parseCommand(argv: string[]): RunCommand | 'help' | 'version' {
     preopens: Object.fromEntries(pairs(values.dir, '::', '--dir', 'HOST[::GUEST]').map(([host, guest]) => [guest, host])),
     memoryMax: wholeNumber(values['memory-max'], '--memory-max'),
     invoke: values.invoke,
+    wasi: wasiChoice(values.wasi),
     stats: values.stats,
   };
 }
 
 /** Splits at the program path, so that the program's own flags are not read as ours. */
 function splitArgv(argv: string[]): string[] {
-  const ownValued = new Set(['--pool', '--max-threads', '--env', '--dir', '--memory-max', '--invoke']);
+  const ownValued = new Set(['--pool', '--max-threads', '--env', '--dir', '--memory-max', '--invoke', '--wasi']);
   const out: string[] = [];
   let positionals = 0;
   for (let i = 0; i < argv.length; i++) {
@@ -138,6 +148,7 @@ async function run(command: RunCommand): Promise<number> {
       entryFile,
       wasmFile: command.wasmFile,
       initMethod: command.invoke,
+      wasiImplementation: command.wasi,
       poolSize: command.poolSize,
       maxThreads: command.maxThreads,
       memorySetting: command.memoryMax === undefined ? undefined : { maximum: command.memoryMax },

@@ -317,7 +317,7 @@ export class SharedWasi {
     return this.withFd(fd, (entry) => {
       if (entry.filetype !== Filetype.DIRECTORY || entry.root < 0) return Errno.NOTDIR;
       const dir = entry.path === '' ? this.preopens[entry.root]!.host : `${this.preopens[entry.root]!.host}/${entry.path}`;
-      const names = ['.', '..', ...fs.readdirSync(dir)];
+      const names = fs.readdirSync(dir); // like node:wasi: no '.' and '..'
       const out = new Uint8Array(length);
       const header = new DataView(new ArrayBuffer(Size.dirent));
       let used = 0;
