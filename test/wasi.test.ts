@@ -1,0 +1,114 @@
+// The library's WASI (the default): one descriptor table for every thread, blocking calls that
+// never hold up the program's end, and preopens as a security boundary. Programs run through the
+// CLI in child processes.
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { fixture, runNode, type RunOptions } from '../fixtures/run-host.js';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const run = (args: string[], options?: RunOptions) => runNode([cli, 'run', ...args], options);
+const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `wtw-${name}-`));
+
+describe('one descriptor table for all threads', () => {
+  it('lets a spawned thread write to a file the main thread opened, and close it for everyone', async () => {
+    const dir = tempDir('shared-fd');
+    const result = await run(['--dir', `${dir}::/data`, fixture('shared_fd')]);
+    expect(result.stdout).toBe(
+      'main path_open: SUCCESS\n' +
+        'thread fd_write: SUCCESS (20 bytes)\n' +
+        'main fd_pread: SUCCESS: written by main\nwritten by a thread\n' +
+        'thread fd_close: SUCCESS\n' +
+        'main fd_write after the thread closed it: BADF\n',
+    );
+    expect(readFileSync(join(dir, 'shared.txt'), 'utf8')).toBe('written by main\nwritten by a thread\n');
+  });
+
+  it('(contrast) with node:wasi, each thread has descriptors of its own', async () => {
+    const result = await run(['--wasi', 'node', '--dir', `${tempDir('node-fd')}::/data`, fixture('shared_fd')]);
+    expect(result.stdout).toContain('thread fd_write: BADF (0 bytes)\n');
+    expect(result.stdout).toContain('thread fd_close: BADF\n');
+  });
+
+  it('reads stdin from a spawned thread, through the coordinator', async () => {
+    const input = 'hello stdin\nsecond line, a little longer than one read\n';
+    const result = await run([fixture('cat')], { stdin: input });
+    expect(result.stdout).toBe(input);
+    expect(result.stderr).toBe(`copied ${input.length} bytes\n`);
+    expect(result.status).toBe(0);
+  });
+});
+
+describe('blocking calls never keep an ended program alive', () => {
+  it.each([
+    ['stdin', 'exit', 3],
+    ['stdin', 'trap', 134],
+    ['sleep', 'exit', 3],
+  ])('a thread blocked in %s while another thread calls %s: the process ends within a second', async (what, how, status) => {
+    // stdin is a pipe that stays open with nothing written to it.
+    const result = await run([fixture('blocked_io'), what, how], { stdin: 'hold', markLine: 'ending the program', timeoutMs: 20_000 });
+    expect(result.stdout).toBe('ending the program\n');
+    expect(result.status).toBe(status);
+    expect(result.msAfterMark).toBeLessThan(1000);
+  });
+});
+
+describe('the preopen is a security boundary', () => {
+  it('refuses .., absolute paths and symlinks that lead outside, and touches nothing outside', async () => {
+    const root = tempDir('sandbox');
+    const sandbox = join(root, 'sandbox');
+    const outside = join(root, 'outside');
+    mkdirSync(join(sandbox, 'inside'), { recursive: true });
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'secret.txt'), 'secret\n');
+    writeFileSync(join(root, 'outside.txt'), 'top\n');
+    symlinkSync(outside, join(sandbox, 'link_out'));
+    symlinkSync(join(outside, 'secret.txt'), join(sandbox, 'file_out'));
+
+    const result = await run(['--dir', `${sandbox}::/sandbox`, fixture('escape')]);
+    expect(result.stdout).toBe(
+      [
+        'open ../outside.txt: NOTCAPABLE',
+        'open inside/../../outside.txt: NOTCAPABLE',
+        'open /etc/passwd: NOTCAPABLE',
+        'open link_out/secret.txt: NOTCAPABLE',
+        'open file_out: NOTCAPABLE',
+        'open link_out/created.txt: NOTCAPABLE',
+        'mkdir ../made: NOTCAPABLE',
+        'unlink link_out/secret.txt: NOTCAPABLE',
+        'rename inside -> ../moved: NOTCAPABLE',
+        'stat link_out (no follow): SUCCESS',
+        'open inside/ok.txt: SUCCESS',
+        '',
+      ].join('\n'),
+    );
+    expect(readdirSync(root).sort()).toEqual(['outside', 'outside.txt', 'sandbox']);
+    expect(readdirSync(outside)).toEqual(['secret.txt']);
+    expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('secret\n');
+    expect(readFileSync(join(root, 'outside.txt'), 'utf8')).toBe('top\n');
+    expect(existsSync(join(sandbox, 'inside', 'ok.txt'))).toBe(true);
+    expect(lstatSync(join(sandbox, 'link_out')).isSymbolicLink()).toBe(true);
+  });
+});
+
+describe('conformance with node:wasi', () => {
+  it('gives the same answers as node:wasi to every preview1 call of the transcript fixture', async () => {
+    const transcripts = await Promise.all(
+      (['shared', 'node'] as const).map(async (wasi) => {
+        const result = await run(['--wasi', wasi, '--env', 'A=1', '--dir', `${tempDir(`conformance-${wasi}`)}::/sandbox`, fixture('wasi_calls'), 'x', 'y']);
+        expect(result.status).toBe(0);
+        return result.stdout;
+      }),
+    );
+    expect(transcripts[0]).toBe(transcripts[1]);
+    const calls = new Set([...transcripts[0]!.matchAll(/^(\w+)[^:\n]*: [A-Z0-9]+$/gm)].map((m) => m[1]));
+    // Every call of the table in the README is in the transcript.
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('<!-- conformance -->'), readme.indexOf('<!-- /conformance -->'));
+    const listed = [...table.matchAll(/`(\w+)`/g)].map((m) => m[1]);
+    expect(listed.length).toBeGreaterThan(30);
+    expect(listed.filter((call) => !calls.has(call))).toEqual([]);
+  });
+});
