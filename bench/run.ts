@@ -4,8 +4,9 @@
  * (under a minute, for CI), writes bench/results/quick.json only and leaves BENCHMARKS.md alone.
  *   npm run bench [-- --quick]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { Bench } from 'tinybench';
@@ -16,9 +17,9 @@ import { renderReport, type Report } from './report.js';
 const quick = process.argv.includes('--quick');
 const sizes = quick
   ? { warmSpawns: 300, coldSpawns: 10, emnapiSpawns: 5, wakes: 2000, workerStarts: 5, warmThroughput: 5000, coldThroughput: 10,
-      emnapiThroughput: 5, piscinaTasks: 500, primesLimit: 300_000, soak: 10_000, startups: 3 }
+      emnapiThroughput: 5, piscinaTasks: 500, primesLimit: 300_000, soak: 10_000, startups: 3, ioCalls: 2_000 }
   : { warmSpawns: 3000, coldSpawns: 100, emnapiSpawns: 40, wakes: 20_000, workerStarts: 30, warmThroughput: 50_000, coldThroughput: 100,
-      emnapiThroughput: 40, piscinaTasks: 20_000, primesLimit: 5_000_000, soak: 100_000, startups: 9 };
+      emnapiThroughput: 40, piscinaTasks: 20_000, primesLimit: 5_000_000, soak: 100_000, startups: 9, ioCalls: 100_000 };
 const WARM_POOL = 4;
 const timeoutMs = 300_000;
 
@@ -132,6 +133,20 @@ async function startup(): Promise<Report['startup']> {
   return { pool0Ms: median(samples.pool0), pool8Ms: median(samples.pool8), runs: sizes.startups };
 }
 
+async function wasiOverhead(): Promise<Report['wasi']> {
+  log('WASI: fd_write and fd_read per call, shared implementation and node:wasi');
+  const dir = mkdtempSync(join(tmpdir(), 'wtw-bench-io-'));
+  try {
+    const measure = async (wasiImplementation: 'shared' | 'node') => {
+      const { m } = await ours(['io', String(sizes.ioCalls)], { wasiImplementation, preopens: { '/bench': dir }, poolSize: 0 });
+      return { writeNs: m.write_ns_per_call!, readNs: m.read_ns_per_call! };
+    };
+    return { calls: sizes.ioCalls, shared: await measure('shared'), node: await measure('node') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const report: Report = {
   machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
   date: new Date().toISOString(),
@@ -142,6 +157,7 @@ const report: Report = {
   speedup: await speedup(),
   memory: await memory(),
   startup: await startup(),
+  wasi: await wasiOverhead(),
 };
 
 const markdown = renderReport(report);

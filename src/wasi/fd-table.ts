@@ -15,6 +15,8 @@ const Field = { State: 0, HostFd: 1, Filetype: 2, Fdflags: 3, Preopen: 4, Root: 
 const EntryState = { Free: 0, Busy: 1, Open: 2 } as const;
 
 export const MAX_FDS = 1024;
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 export const PATH_BYTES = 1024;
 
 export interface FdEntry {
@@ -28,6 +30,9 @@ export interface FdEntry {
   /** Where the entry was opened, below its root preopen ('' for a preopen itself). */
   path: string;
 }
+
+/** An entry as the I/O calls need it: no path, which is decoded only for path calls (`path(fd)`). */
+export type FdInfo = Omit<FdEntry, 'path'>;
 
 export class FdTable {
   private readonly words: Int32Array;
@@ -52,24 +57,30 @@ export class FdTable {
     return Number.isInteger(fd) && fd >= 0 && fd < MAX_FDS;
   }
 
-  get(fd: number): FdEntry | undefined {
+  info(fd: number): FdInfo | undefined {
     if (!this.valid(fd)) return undefined;
     const base = this.base(fd);
     if (Atomics.load(this.words, base + Field.State) !== EntryState.Open) return undefined;
-    const length = this.words[base + Field.PathLength]!;
     return {
       hostFd: this.words[base + Field.HostFd]!,
       filetype: this.words[base + Field.Filetype]!,
       fdflags: this.words[base + Field.Fdflags]!,
       preopen: this.words[base + Field.Preopen]!,
       root: this.words[base + Field.Root]!,
-      path: length === 0 ? '' : new TextDecoder().decode(this.paths.slice(fd * PATH_BYTES, fd * PATH_BYTES + length)),
     };
+  }
+
+  get(fd: number): FdEntry | undefined {
+    const info = this.info(fd);
+    if (!info) return undefined;
+    const length = this.words[this.base(fd) + Field.PathLength]!;
+    const start = fd * PATH_BYTES;
+    return { ...info, path: length === 0 ? '' : decoder.decode(this.paths.slice(start, start + length)) };
   }
 
   private write(fd: number, entry: FdEntry): void {
     const base = this.base(fd);
-    const path = new TextEncoder().encode(entry.path);
+    const path = encoder.encode(entry.path);
     if (path.length > PATH_BYTES) throw new RangeError('path too long for the descriptor table');
     this.words[base + Field.HostFd] = entry.hostFd;
     this.words[base + Field.Filetype] = entry.filetype;

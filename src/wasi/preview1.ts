@@ -24,7 +24,7 @@ import {
   Whence,
   errnoOf,
 } from './constants.js';
-import { FdTable, type FdEntry } from './fd-table.js';
+import { FdTable, type FdInfo } from './fd-table.js';
 import { resolvePath, type Preopen, type ResolvedPath } from './sandbox-path.js';
 import type { StdinClient } from './stdin-client.js';
 
@@ -96,12 +96,21 @@ export class SharedWasi {
     this.memory = instance.exports.memory as WebAssembly.Memory;
   }
 
+  private cachedBuffer: ArrayBufferLike | undefined;
+  private cachedView: DataView | undefined;
+
+  /** A view of the memory, made again only when a grow replaced the buffer. */
   private view(): DataView {
-    return new DataView(this.memory!.buffer);
+    const buffer = this.memory!.buffer;
+    if (buffer !== this.cachedBuffer || buffer.byteLength !== this.cachedView!.byteLength) {
+      this.cachedBuffer = buffer;
+      this.cachedView = new DataView(buffer);
+    }
+    return this.cachedView!;
   }
 
   private bytes(pointer: number, length: number): Uint8Array {
-    return new Uint8Array(this.memory!.buffer, pointer, length);
+    return new Uint8Array(this.view().buffer, pointer, length);
   }
 
   private string(pointer: number, length: number): string {
@@ -156,8 +165,8 @@ export class SharedWasi {
   }
 
   /** Runs a call that works on the fd `fd`; node:fs errors become their errno. */
-  private withFd(fd: number, call: (entry: FdEntry) => number): number {
-    const entry = this.table.get(fd);
+  private withFd(fd: number, call: (entry: FdInfo) => number): number {
+    const entry = this.table.info(fd);
     if (!entry) return Errno.BADF;
     try {
       return call(entry);
@@ -177,12 +186,14 @@ export class SharedWasi {
     }
   }
 
-  private read(fd: number, entry: FdEntry, buffers: Uint8Array[], position: bigint | null): number {
+  private read(fd: number, entry: FdInfo, buffers: Uint8Array[], position: bigint | null): number {
     if (entry.hostFd === 0) return this.options.stdin.read(buffers);
     if (entry.filetype === Filetype.DIRECTORY) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     const seekable = this.seekable(entry);
     const at = position ?? (seekable ? this.table.position(fd) : null);
-    const count = fs.readvSync(entry.hostFd, buffers, at === null ? undefined : Number(at));
+    const offset = at === null ? null : Number(at);
+    // One buffer is the common case, and readSync costs less than readvSync.
+    const count = buffers.length === 1 ? fs.readSync(entry.hostFd, buffers[0]!, 0, buffers[0]!.length, offset) : fs.readvSync(entry.hostFd, buffers, offset ?? undefined);
     if (position === null && seekable) this.table.advance(fd, count);
     return count;
   }
@@ -191,17 +202,18 @@ export class SharedWasi {
    * Files the program opened keep their offset in the table. The process's stdio keeps the host's
    * own offset (a redirected stdout is shared with the rest of the process), so no seeking there.
    */
-  private seekable(entry: FdEntry): boolean {
+  private seekable(entry: FdInfo): boolean {
     return entry.filetype === Filetype.REGULAR_FILE && entry.root >= 0;
   }
 
-  private write(fd: number, entry: FdEntry, buffers: Uint8Array[], position: bigint | null): number {
+  private write(fd: number, entry: FdInfo, buffers: Uint8Array[], position: bigint | null): number {
     const seekable = this.seekable(entry);
     let at = position;
     if (at === null && seekable) at = entry.fdflags & Fdflags.APPEND ? BigInt(fs.fstatSync(entry.hostFd).size) : this.table.position(fd);
     for (;;) {
       try {
-        const count = fs.writevSync(entry.hostFd, buffers, at === null ? undefined : Number(at));
+        const offset = at === null ? null : Number(at);
+        const count = buffers.length === 1 ? fs.writeSync(entry.hostFd, buffers[0]!, 0, buffers[0]!.length, offset) : fs.writevSync(entry.hostFd, buffers, offset ?? undefined);
         if (position === null && seekable) this.table.setPosition(fd, at! + BigInt(count));
         return count;
       } catch (error) {
@@ -212,7 +224,7 @@ export class SharedWasi {
     }
   }
 
-  private ioCall(fd: number, iovs: number, count: number, resultPointer: number, io: (entry: FdEntry, buffers: Uint8Array[]) => number): number {
+  private ioCall(fd: number, iovs: number, count: number, resultPointer: number, io: (entry: FdInfo, buffers: Uint8Array[]) => number): number {
     return this.withFd(fd, (entry) => {
       const done = io(entry, this.iovecs(iovs, count));
       if (done < 0) return -done;
@@ -245,7 +257,7 @@ export class SharedWasi {
         const deadline = now + (absolute ? timeout - clockNow : timeout);
         if (!earliest || deadline < earliest.deadline) earliest = { userdata, deadline };
       } else {
-        const entry = this.table.get(view.getUint32(at + 16, true));
+        const entry = this.table.info(view.getUint32(at + 16, true));
         if (!entry) ready.push({ userdata, type, error: Errno.BADF, nbytes: 0n });
         else if (type === EventType.FD_READ && entry.hostFd === 0) {
           if (this.options.stdin.poll(0)) ready.push({ userdata, type, error: Errno.SUCCESS, nbytes: 1n });
@@ -280,7 +292,7 @@ export class SharedWasi {
     for (let i = 0; i < count; i++) {
       const at = inPointer + i * Size.subscription;
       if (view.getUint8(at + 8) !== EventType.FD_READ) continue;
-      if (this.table.get(view.getUint32(at + 16, true))?.hostFd !== 0) continue;
+      if (this.table.info(view.getUint32(at + 16, true))?.hostFd !== 0) continue;
       events.push({ userdata: view.getBigUint64(at, true), type: EventType.FD_READ, error: Errno.SUCCESS, nbytes: 1n });
     }
     return events;
@@ -314,7 +326,8 @@ export class SharedWasi {
   }
 
   private readdir(fd: number, buffer: number, length: number, cookie: bigint, usedPointer: number): number {
-    return this.withFd(fd, (entry) => {
+    return this.withFd(fd, () => {
+      const entry = this.table.get(fd)!;
       if (entry.filetype !== Filetype.DIRECTORY || entry.root < 0) return Errno.NOTDIR;
       const dir = entry.path === '' ? this.preopens[entry.root]!.host : `${this.preopens[entry.root]!.host}/${entry.path}`;
       const names = fs.readdirSync(dir); // like node:wasi: no '.' and '..'
@@ -415,7 +428,7 @@ export class SharedWasi {
       fd_write: (fd: number, iovs: number, count: number, pointer: number) =>
         this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.write(fd, e, buffers, null)),
       fd_prestat_get: (fd: number, pointer: number) => {
-        const entry = table.get(fd);
+        const entry = table.info(fd);
         if (!entry || entry.preopen < 0) return Errno.BADF;
         const view = this.view();
         view.setUint32(pointer, 0, true);
@@ -423,7 +436,7 @@ export class SharedWasi {
         return ok;
       },
       fd_prestat_dir_name: (fd: number, pointer: number, length: number) => {
-        const entry = table.get(fd);
+        const entry = table.info(fd);
         if (!entry || entry.preopen < 0) return Errno.BADF;
         const name = encoder.encode(this.preopens[entry.preopen]!.guest);
         this.bytes(pointer, Math.min(length, name.length)).set(name.subarray(0, length));
