@@ -23,7 +23,8 @@ export function createProgramWasi(options: WasiOptions): ProgramWasi {
     } catch {
       /* a closed stdio fd: calls on it fail with the host's error */
     }
-    table.install(fd, { hostFd, filetype, fdflags: 0, preopen: -1, root: -1, path: '' });
+    // Like node:wasi, stdout and stderr report APPEND.
+    table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, root: -1, path: '' });
   });
   const preopens: Preopen[] = [];
   for (const [guest, hostPath] of Object.entries(options.preopens ?? {})) {
