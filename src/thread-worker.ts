@@ -15,7 +15,7 @@ export interface WorkerConfig {
   wasmImports?: WebAssembly.Imports;
   /** End the program (and all its threads) when the main entry returns. Default true. */
   destroyWhenEnd?: boolean;
-  /** A WASI object to use instead of a `node:wasi` built from `wasiOptions`. */
+  /** A WASI object of your own (node:wasi or a compatible shim) instead of the program's WASI. */
   wasi?: WasiLike;
   /** Do not run `_start` (nor `wasi.start`) on the main thread's instance. */
   noWasiStart?: boolean;

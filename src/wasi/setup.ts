@@ -27,20 +27,21 @@ export function createProgramWasi(options: WasiOptions): ProgramWasi {
     table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, root: -1, path: '' });
   });
   const preopens: Preopen[] = [];
+  const program = { table, preopens };
   for (const [guest, hostPath] of Object.entries(options.preopens ?? {})) {
-    let host: string;
     try {
-      host = realpathSync(hostPath);
+      if (preopens.length + 3 >= MAX_FDS) throw new Error(`too many preopens: at most ${MAX_FDS - 3}`);
+      const host = realpathSync(hostPath);
       if (!statSync(host).isDirectory()) throw new Error('not a directory');
+      const hostFd = openSync(host, constants.O_RDONLY | constants.O_DIRECTORY);
+      table.install(3 + preopens.length, { hostFd, filetype: Filetype.DIRECTORY, fdflags: 0, preopen: preopens.length, root: preopens.length, path: '' });
+      preopens.push({ guest, host });
     } catch (error) {
-      throw new InvalidOptionError(`wasiOptions.preopens["${guest}"]: "${hostPath}" is not a readable directory (${(error as Error).message})`);
+      closeProgramWasi(program);
+      throw new InvalidOptionError(`wasiOptions.preopens["${guest}"]: "${hostPath}" cannot be used as a directory (${(error as Error).message})`);
     }
-    if (preopens.length + 3 >= MAX_FDS) throw new InvalidOptionError(`too many preopens: at most ${MAX_FDS - 3}`);
-    const hostFd = openSync(host, constants.O_RDONLY | constants.O_DIRECTORY);
-    table.install(3 + preopens.length, { hostFd, filetype: Filetype.DIRECTORY, fdflags: 0, preopen: preopens.length, root: preopens.length, path: '' });
-    preopens.push({ guest, host });
   }
-  return { table, preopens };
+  return program;
 }
 
 /** Closes every host fd the program's table still holds, except the process's own stdio. */
