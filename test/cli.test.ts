@@ -66,10 +66,11 @@ describe('wasi-threads-wrapper run', () => {
   });
 
   it('ends every worker and exits 130 on Ctrl-C', async () => {
-    // Waves of threads 60 s apart: still running when interrupted.
-    const result = await run(['run', '--stats', fixture('staggered'), '2', '2', '60000'], { interruptAfterMs: 1000, timeoutMs: 15_000 });
+    // Waves of threads 60 s apart: Ctrl-C (as a terminal sends it) once the first wave runs.
+    const result = await run(['run', '--stats', fixture('staggered'), '2', '2', '60000'], { interruptOnLine: 'wave 1 spawned', timeoutMs: 15_000 });
     expect(result.status).toBe(130);
-    expect(statsOf(result.stderr)).toMatchObject({ warmSpawns: 2 });
+    expect(result.stdout).toBe('wave 1 spawned\n');
+    expect(statsOf(result.stderr)).toMatchObject({ warmSpawns: 2, liveThreads: 2 });
   });
 
   it.each([

@@ -24,7 +24,7 @@ describe('threaded programs', () => {
     // Six threads that all stay alive until the last one is spawned: the pool of two runs dry at
     // once; the third spawn goes cold, and a background refill may make later ones warm again.
     const run = await runProgram({ fixture: 'staggered', args: ['1', '6', '0'], poolSize: 2 });
-    expect(run.stdout).toBe('waves=1 threads=6\n');
+    expect(run.stdout).toBe('wave 1 spawned\nwaves=1 threads=6\n');
     expect(run.stats).toMatchObject({ failedSpawns: 0, peakLiveThreads: 6 });
     expect(run.stats!.warmSpawns + run.stats!.coldSpawns).toBe(6);
     expect(run.stats!.warmSpawns).toBeGreaterThanOrEqual(2);
@@ -43,7 +43,7 @@ describe('threaded programs', () => {
 
   it('refills the pool in the background when long-running threads hold its workers', async () => {
     const run = await runProgram({ fixture: 'staggered', args: ['3', '2', '1000'], poolSize: 2 });
-    expect(run.stdout).toBe('waves=3 threads=6\n');
+    expect(run.stdout).toBe('wave 1 spawned\nwave 2 spawned\nwave 3 spawned\nwaves=3 threads=6\n');
     // Each wave takes the whole pool; the refill in the second between waves keeps the next wave
     // warm (a second leaves room for a loaded machine to start the new workers).
     expect(run.stats).toMatchObject({ warmSpawns: 6, coldSpawns: 0, peakLiveThreads: 6 });
