@@ -1,6 +1,7 @@
 // The library's WASI (the default): one descriptor table for every thread, blocking calls that
 // never hold up the program's end, and preopens as a security boundary. Programs run through the
 // CLI in child processes.
+import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,7 +94,27 @@ describe('the preopen is a security boundary', () => {
   });
 });
 
+/** `script` (util-linux) runs a command on a pseudo-terminal; absent, the terminal case is skipped. */
+const hasScript = (() => {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 describe('conformance with node:wasi', () => {
+  it.runIf(hasScript)('reports the same stdio file types and rights on a terminal (what isatty() reads)', () => {
+    const [shared, node] = (['shared', 'node'] as const).map((wasi) => {
+      const command = [process.execPath, cli, 'run', '--wasi', wasi, '--env', 'A=1', '--dir', `${tempDir(`tty-${wasi}`)}::/s`, fixture('wasi_calls')];
+      const output = execFileSync('script', ['-qec', command.map((a) => `'${a}'`).join(' '), '/dev/null'], { encoding: 'utf8' });
+      return output.replace(/\r/g, '').split('\n').filter((line) => /^ {2}fd [0-2] /.test(line));
+    });
+    expect(shared).toEqual(['  fd 0 filetype=CHARACTER_DEVICE seek/tell rights=false', '  fd 1 filetype=CHARACTER_DEVICE seek/tell rights=false', '  fd 2 filetype=CHARACTER_DEVICE seek/tell rights=false']);
+    expect(shared).toEqual(node);
+  });
+
   it('gives the same answers as node:wasi to every preview1 call of the transcript fixture', async () => {
     const transcripts = await Promise.all(
       (['shared', 'node'] as const).map(async (wasi) => {

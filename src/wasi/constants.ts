@@ -40,7 +40,7 @@ export const SUBCLOCKFLAG_ABSTIME = 1;
 
 /** Every right: the boundary this runtime enforces is the preopen, not per-descriptor rights. */
 export const ALL_RIGHTS = (1n << 30n) - 1n;
-export const Rights = { FD_READ: 1n << 1n, FD_WRITE: 1n << 6n } as const;
+export const Rights = { FD_READ: 1n << 1n, FD_SEEK: 1n << 2n, FD_TELL: 1n << 5n, FD_WRITE: 1n << 6n } as const;
 
 /** Byte sizes of the ABI's records. */
 export const Size = { iovec: 8, fdstat: 24, filestat: 64, prestat: 8, dirent: 24, subscription: 48, event: 32 } as const;

@@ -5,13 +5,13 @@
  * one closed by one thread is gone for all (as in POSIX). Host descriptors are process-wide in
  * Node, so any worker may use the host fd of any entry.
  *
- * Entry layout (Int32 words): [state, hostFd, filetype, fdflags, preopen, root, pathLength, unused,
+ * Entry layout (Int32 words): [state, hostFd, filetype, fdflags, preopen, root, pathLength, tty,
  * position (i64, 8-byte aligned)]. Paths live beside the entries, `PATH_BYTES` bytes each, as UTF-8
  * relative to the root preopen's directory.
  */
 
 const ENTRY_WORDS = 10;
-const Field = { State: 0, HostFd: 1, Filetype: 2, Fdflags: 3, Preopen: 4, Root: 5, PathLength: 6, Position: 8 } as const;
+const Field = { State: 0, HostFd: 1, Filetype: 2, Fdflags: 3, Preopen: 4, Root: 5, PathLength: 6, Tty: 7, Position: 8 } as const;
 const EntryState = { Free: 0, Busy: 1, Open: 2 } as const;
 
 export const MAX_FDS = 1024;
@@ -29,6 +29,8 @@ export interface FdEntry {
   root: number;
   /** Where the entry was opened, below its root preopen ('' for a preopen itself). */
   path: string;
+  /** A terminal: it reports no seek/tell rights. */
+  tty?: boolean;
 }
 
 /** An entry as the I/O calls need it: no path, which is decoded only for path calls (`path(fd)`). */
@@ -67,6 +69,7 @@ export class FdTable {
       fdflags: this.words[base + Field.Fdflags]!,
       preopen: this.words[base + Field.Preopen]!,
       root: this.words[base + Field.Root]!,
+      tty: this.words[base + Field.Tty] === 1,
     };
   }
 
@@ -87,6 +90,7 @@ export class FdTable {
     this.words[base + Field.Fdflags] = entry.fdflags;
     this.words[base + Field.Preopen] = entry.preopen;
     this.words[base + Field.Root] = entry.root;
+    this.words[base + Field.Tty] = entry.tty ? 1 : 0;
     this.words[base + Field.PathLength] = path.length;
     this.paths.set(path, fd * PATH_BYTES);
     Atomics.store(this.positions, (base + Field.Position) / 2, 0n);

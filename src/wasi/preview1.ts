@@ -39,6 +39,8 @@ export interface SharedWasiOptions {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const NS_PER_MS = 1_000_000n;
+/** Terminals, pipes and sockets cannot seek; like node:wasi, say so (wasi-libc's isatty() reads it). */
+const STREAM_RIGHTS = ALL_RIGHTS & ~(Rights.FD_SEEK | Rights.FD_TELL);
 
 export function filetypeOf(stats: fs.Stats | BigIntStats): number {
   if (stats.isFile()) return Filetype.REGULAR_FILE;
@@ -408,7 +410,7 @@ export class SharedWasi {
           this.bytes(pointer, Size.fdstat).fill(0);
           view.setUint8(pointer, e.filetype);
           view.setUint16(pointer + 2, e.fdflags, true);
-          view.setBigUint64(pointer + 8, ALL_RIGHTS, true);
+          view.setBigUint64(pointer + 8, e.tty || e.filetype === Filetype.SOCKET_STREAM ? STREAM_RIGHTS : ALL_RIGHTS, true);
           view.setBigUint64(pointer + 16, ALL_RIGHTS, true);
           return ok;
         }),

@@ -1,5 +1,6 @@
 /** The coordinator's side of a program's WASI: its descriptor table with stdio and preopens. */
 import { closeSync, fstatSync, openSync, realpathSync, statSync, constants } from 'node:fs';
+import { isatty } from 'node:tty';
 import { InvalidOptionError } from '../errors.js';
 import type { WasiOptions } from '../options.js';
 import { Fdflags, Filetype } from './constants.js';
@@ -24,7 +25,7 @@ export function createProgramWasi(options: WasiOptions): ProgramWasi {
       /* a closed stdio fd: calls on it fail with the host's error */
     }
     // Like node:wasi, stdout and stderr report APPEND.
-    table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, root: -1, path: '' });
+    table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, root: -1, path: '', tty: isatty(hostFd) });
   });
   const preopens: Preopen[] = [];
   const program = { table, preopens };
