@@ -103,8 +103,9 @@ The wake floor is what a warm spawn cannot beat: it is one \`Atomics.notify\` to
 \`Atomics.wait\`, with nothing else done. A warm spawn adds the slot claim (a few compare-and-swaps),
 the worker's return from \`Atomics.wait\` into JS and its call into \`wasi_thread_start\`, and two clock
 reads. The cold path is bounded below by the worker-start floor plus instantiating the module.
-@emnapi/wasi-threads runs the wasm main thread on the main JS thread, so while that thread is
-blocked in a join it cannot handle the messages that hand finished workers back to its pool.
+@emnapi/wasi-threads, set up as its README shows for Node, runs the wasm main thread on the main JS
+thread; a finished worker goes back to its pool through a message to that thread, which cannot
+handle it while it is blocked in a join, so here \`reuseWorker\` gains little over the default.
 
 ## 2. Short-thread throughput
 
@@ -123,8 +124,8 @@ ${table(['what', 'rate', 'threads', 'slower than warm'], [
 ## 3. Parallel speedup
 
 \`spawnbench primes T ${count(s.limit)}\`: count the primes below ${count(s.limit)} on T threads, timed inside the program
-(default pool). The machine has ${r.machine.cores} cores, so 2x is the ceiling; the pool's background refill
-(two long threads leave the pool short) competes for the cores for its first ~50 ms.
+(default pool). The machine has ${r.machine.cores} cores, so 2x is the ceiling; while the two threads start, the
+pool's background refill (two long threads leave the pool short) competes with them for the cores.
 
 ${table(['threads', 'time', 'speedup'], [
     ['1', ms(s.oneThreadMs), '1.00x'],
