@@ -2,7 +2,20 @@
 // never hold up the program's end, and preopens as a security boundary. Programs run through the
 // CLI in child processes.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +65,32 @@ describe('blocking calls never keep an ended program alive', () => {
     const result = await run([fixture('blocked_io'), what, how], { stdin: 'hold', markLine: 'ending the program', timeoutMs: 20_000 });
     expect(result.stdout).toBe('ending the program\n');
     expect(result.status).toBe(status);
+    expect(result.msAfterMark).toBeLessThan(1000);
+  });
+});
+
+describe('named pipes', () => {
+  /** A preopen holding the FIFO `pipe`, with a writer held open by this process (O_RDWR never blocks on Linux). */
+  function fifo(): { dir: string; writer: number } {
+    const dir = tempDir('fifo');
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    return { dir, writer: openSync(join(dir, 'pipe'), constants.O_RDWR) };
+  }
+
+  it('reads a named pipe from a thread, waiting for the writer', async () => {
+    const { dir, writer } = fifo();
+    setTimeout(() => writeSync(writer, 'hello fifo'), 300);
+    const result = await run(['--dir', `${dir}::/f`, fixture('fifo'), 'read']);
+    closeSync(writer);
+    expect(result.stdout).toBe('path_open: SUCCESS\nfd_read: SUCCESS: hello fifo\n');
+  });
+
+  it('a thread blocked reading a named pipe does not keep the process alive after proc_exit', async () => {
+    const { dir, writer } = fifo();
+    const result = await run(['--dir', `${dir}::/f`, fixture('fifo'), 'exit'], { markLine: 'ending the program', timeoutMs: 20_000 });
+    closeSync(writer);
+    expect(result.stdout).toBe('path_open: SUCCESS\nending the program\n');
+    expect(result.status).toBe(3);
     expect(result.msAfterMark).toBeLessThan(1000);
   });
 });

@@ -6,6 +6,7 @@
  * either can always be terminated, so ending a program never hangs on it.
  */
 import { randomFillSync } from 'node:crypto';
+import { isatty } from 'node:tty';
 import * as fs from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import {
@@ -55,6 +56,22 @@ export function filetypeOf(stats: fs.Stats | BigIntStats): number {
 /** Sleeps in a terminable `Atomics.wait` (a host sleep would delay the program's end). */
 function sleepMs(ms: number): void {
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Runs `io` again after a short terminable nap for as long as the host answers that it would block
+ * (a pipe opened non-blocking so that no host call can block), unless the program itself asked
+ * for non-blocking I/O: then the error goes back to it.
+ */
+function untilReady<T>(io: () => T, nonBlocking: boolean, wouldBlock: readonly string[] = ['EAGAIN']): T {
+  for (;;) {
+    try {
+      return io();
+    } catch (error) {
+      if (nonBlocking || !wouldBlock.includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      sleepMs(1);
+    }
+  }
 }
 
 function nowNs(clock: number): bigint | undefined {
@@ -195,7 +212,9 @@ export class SharedWasi {
     const at = position ?? (seekable ? this.table.position(fd) : null);
     const offset = at === null ? null : Number(at);
     // One buffer is the common case, and readSync costs less than readvSync.
-    const count = buffers.length === 1 ? fs.readSync(entry.hostFd, buffers[0]!, 0, buffers[0]!.length, offset) : fs.readvSync(entry.hostFd, buffers, offset ?? undefined);
+    const read = () =>
+      buffers.length === 1 ? fs.readSync(entry.hostFd, buffers[0]!, 0, buffers[0]!.length, offset) : fs.readvSync(entry.hostFd, buffers, offset ?? undefined);
+    const count = untilReady(read, (entry.fdflags & Fdflags.NONBLOCK) !== 0);
     if (position === null && seekable) this.table.advance(fd, count);
     return count;
   }
@@ -212,18 +231,14 @@ export class SharedWasi {
     const seekable = this.seekable(entry);
     let at = position;
     if (at === null && seekable) at = entry.fdflags & Fdflags.APPEND ? BigInt(fs.fstatSync(entry.hostFd).size) : this.table.position(fd);
-    for (;;) {
-      try {
-        const offset = at === null ? null : Number(at);
-        const count = buffers.length === 1 ? fs.writeSync(entry.hostFd, buffers[0]!, 0, buffers[0]!.length, offset) : fs.writevSync(entry.hostFd, buffers, offset ?? undefined);
-        if (position === null && seekable) this.table.setPosition(fd, at! + BigInt(count));
-        return count;
-      } catch (error) {
-        // Some other part of the process made this pipe non-blocking: wait for room instead of failing.
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-        sleepMs(1);
-      }
-    }
+    const offset = at === null ? null : Number(at);
+    const write = () =>
+      buffers.length === 1 ? fs.writeSync(entry.hostFd, buffers[0]!, 0, buffers[0]!.length, offset) : fs.writevSync(entry.hostFd, buffers, offset ?? undefined);
+    // A pipe may be non-blocking (a FIFO opened so, or stdout made so by another part of the
+    // process): wait for room rather than fail, as a blocking write would.
+    const count = untilReady(write, (entry.fdflags & Fdflags.NONBLOCK) !== 0);
+    if (position === null && seekable) this.table.setPosition(fd, at! + BigInt(count));
+    return count;
   }
 
   private ioCall(fd: number, iovs: number, count: number, resultPointer: number, io: (entry: FdInfo, buffers: Uint8Array[]) => number): number {
@@ -315,9 +330,19 @@ export class SharedWasi {
       if (fdflags & Fdflags.SYNC) flags |= c.O_SYNC;
       if (fdflags & Fdflags.DSYNC) flags |= c.O_DSYNC;
       if (!follow) flags |= c.O_NOFOLLOW;
-      const hostFd = fs.openSync(path.host, flags, 0o666);
+      // A FIFO is opened non-blocking, so that neither the open (waiting for the other end) nor its
+      // reads and writes are host calls that could block; untilReady does the waiting instead.
+      let fifo = false;
+      try {
+        fifo = fs.statSync(path.host).isFIFO();
+      } catch {
+        /* does not exist yet */
+      }
+      const nonBlocking = (fdflags & Fdflags.NONBLOCK) !== 0;
+      if (fifo) flags |= c.O_NONBLOCK;
+      const hostFd = untilReady(() => fs.openSync(path.host, flags, 0o666), nonBlocking, ['ENXIO']);
       const filetype = filetypeOf(fs.fstatSync(hostFd));
-      const fd = this.table.allocate({ hostFd, filetype, fdflags, preopen: -1, root: path.root, path: path.relative });
+      const fd = this.table.allocate({ hostFd, filetype, fdflags, preopen: -1, root: path.root, path: path.relative, tty: isatty(hostFd) });
       if (fd < 0) {
         fs.closeSync(hostFd);
         return Errno.MFILE;
