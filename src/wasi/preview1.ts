@@ -206,7 +206,10 @@ export class SharedWasi {
   }
 
   private read(fd: number, entry: FdInfo, buffers: Uint8Array[], position: bigint | null): number {
-    if (entry.hostFd === 0) return this.options.stdin.read(buffers);
+    if (entry.hostFd === 0) {
+      const nonBlocking = (entry.fdflags & Fdflags.NONBLOCK) !== 0;
+      return nonBlocking && !this.options.stdin.poll(0) ? -Errno.AGAIN : this.options.stdin.read(buffers);
+    }
     if (entry.filetype === Filetype.DIRECTORY) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     const seekable = this.seekable(entry);
     const at = position ?? (seekable ? this.table.position(fd) : null);
