@@ -136,7 +136,7 @@ export class Program {
 
   /** Starts pool workers until the pool's places are all taken (returning workers take them too). */
   private fillPool(initialPool: boolean): void {
-    while (!this.outcome && this.freeSlots.length > 0 && this.control.incrementBelow(Header.PoolReserved, this.config.poolSize)) {
+    while (!this.outcome && this.freeSlots.length > 0 && this.control.incrementBelow(Header.PoolReserved, this.config.poolSize) > 0) {
       this.startWorker('thread', this.freeSlots.pop()!, undefined, initialPool);
     }
   }
@@ -273,14 +273,14 @@ export class Program {
     }
     // A claim consumed the watch: look again in a moment (which re-arms it), never per claim.
     if (this.refillTimer !== undefined || this.initialPoolPending > 0) return;
-    if (Atomics.load(this.control.words, Header.ClaimWatch) === 0) this.scheduleRefill();
+    if (this.control.load(Header.ClaimWatch) === 0) this.scheduleRefill();
   }
 
   /** Asks the next claim to signal; claims in between go unreported (see `Header.ClaimWatch`). */
   private watchClaims(): void {
-    Atomics.store(this.control.words, Header.ClaimWatch, 1);
+    this.control.watchClaims();
     // A claim that came before the flag was set went unreported: look once more.
-    if (this.poolShort() && Atomics.compareExchange(this.control.words, Header.ClaimWatch, 1, 0) === 1) this.scheduleRefill();
+    if (this.poolShort() && this.control.takeClaimWatch()) this.scheduleRefill();
   }
 
   private poolShort(): boolean {

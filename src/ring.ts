@@ -114,15 +114,15 @@ export class SharedControl {
     return Atomics.add(this.words, word, delta);
   }
 
-  /** Increments `word` only if it is below `limit`; returns whether it did. */
-  incrementBelow(word: number, limit: number): boolean {
+  /** Increments `word` only if it is below `limit`; returns the new value, or 0 when it did not. */
+  incrementBelow(word: number, limit: number): number {
     let current = Atomics.load(this.words, word);
     while (current < limit) {
       const seen = Atomics.compareExchange(this.words, word, current, current + 1);
-      if (seen === current) return true;
+      if (seen === current) return current + 1;
       current = seen;
     }
-    return false;
+    return 0;
   }
 
   raiseTo(word: number, value: number): void {
@@ -134,9 +134,19 @@ export class SharedControl {
     }
   }
 
-  /** Signals the coordinator if it asked to hear of claims (see `Header.ClaimWatch`). */
+  /** The coordinator asks to hear of the next claim (see `Header.ClaimWatch`). */
+  watchClaims(): void {
+    Atomics.store(this.words, Header.ClaimWatch, 1);
+  }
+
+  /** Clears the claim watch; true if it was set, so the caller is the one to act on it. */
+  takeClaimWatch(): boolean {
+    return Atomics.compareExchange(this.words, Header.ClaimWatch, 1, 0) === 1;
+  }
+
+  /** Signals the coordinator if it asked to hear of claims. */
   reportClaim(): void {
-    if (Atomics.compareExchange(this.words, Header.ClaimWatch, 1, 0) === 1) this.signalCoordinator();
+    if (this.takeClaimWatch()) this.signalCoordinator();
   }
 
   /** Wakes the coordinator's `Atomics.waitAsync` on `Header.Events`. */

@@ -15,11 +15,11 @@ export type ColdSpawn = (tid: number, startArg: number) => number;
 
 export function createThreadSpawn(control: SharedControl, maxThreads: number, coldSpawn: ColdSpawn): (startArg: number) => number {
   return function threadSpawn(startArg: number): number {
-    if (control.load(Header.State) !== ProgramState.Running || !control.incrementBelow(Header.LiveThreads, maxThreads)) {
+    const live = control.load(Header.State) === ProgramState.Running ? control.incrementBelow(Header.LiveThreads, maxThreads) : 0;
+    if (live === 0) {
       control.add(Header.FailedSpawns, 1);
       return -EAGAIN;
     }
-    const live = control.load(Header.LiveThreads);
     control.raiseTo(Header.PeakLiveThreads, live);
     const tid = control.nextTid();
     let slot = control.claimIdleSlot();

@@ -133,7 +133,7 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
       reportAbnormalEnd(tid, error);
     }
     control.markIdle(boot.slot);
-    const parks = control.incrementBelow(Header.PoolReserved, boot.poolSize);
+    const parks = control.incrementBelow(Header.PoolReserved, boot.poolSize) > 0;
     if (parks) {
       control.releaseSlot(boot.slot);
       control.add(Header.Returns, 1);

@@ -50,7 +50,7 @@ describe('SharedControl ring', () => {
 
   it('counts up to a limit and never past it', () => {
     const control = SharedControl.create(1);
-    expect([1, 2, 3, 4].map(() => control.incrementBelow(Header.LiveThreads, 3))).toEqual([true, true, true, false]);
+    expect([1, 2, 3, 4].map(() => control.incrementBelow(Header.LiveThreads, 3))).toEqual([1, 2, 3, 0]);
     expect(control.load(Header.LiveThreads)).toBe(3);
     control.raiseTo(Header.PeakLiveThreads, 5);
     control.raiseTo(Header.PeakLiveThreads, 2);
