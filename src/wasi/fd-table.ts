@@ -116,19 +116,19 @@ export class FdTable {
   }
 
   /** Removes `fd` and returns what it held, or undefined when it was not open (EBADF). */
-  remove(fd: number): FdEntry | undefined {
+  remove(fd: number): FdInfo | undefined {
     if (!this.valid(fd)) return undefined;
     const state = this.base(fd) + Field.State;
-    const entry = this.get(fd);
+    const entry = this.info(fd);
     if (!entry || Atomics.compareExchange(this.words, state, EntryState.Open, EntryState.Busy) !== EntryState.Open) return undefined;
     Atomics.store(this.words, state, EntryState.Free);
     return entry;
   }
 
   /** Moves `from` onto `to`, which must be open (WASI's fd_renumber); returns the entry `to` held. */
-  renumber(from: number, to: number): FdEntry | undefined {
+  renumber(from: number, to: number): FdInfo | undefined {
     const moving = this.get(from);
-    const replaced = this.get(to);
+    const replaced = this.info(to);
     if (!moving || !replaced) return undefined;
     const toState = this.base(to) + Field.State;
     if (Atomics.compareExchange(this.words, toState, EntryState.Open, EntryState.Busy) !== EntryState.Open) return undefined;
