@@ -39,7 +39,7 @@ export interface SharedWasiOptions {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const NS_PER_MS = 1_000_000n;
+const NS_PER_MS = 1_000_000;
 /** Terminals, pipes and sockets cannot seek; like node:wasi, say so (wasi-libc's isatty() reads it). */
 const STREAM_RIGHTS = ALL_RIGHTS & ~(Rights.FD_SEEK | Rights.FD_TELL);
 
@@ -286,11 +286,12 @@ export class SharedWasi {
       }
     }
     if (ready.length === 0) {
-      const waitMs = earliest ? Math.max(0, Number((earliest.deadline - process.hrtime.bigint()) / NS_PER_MS)) : Infinity;
+      // Rounded up: a clock event must not come before its deadline.
+      const waitMs = earliest ? Math.max(0, Math.ceil(Number(earliest.deadline - process.hrtime.bigint()) / NS_PER_MS)) : Infinity;
       if (waitsOnStdin && this.options.stdin.poll(waitMs)) {
         ready.push(...this.stdinSubscriptions(inPointer, count));
       } else if (earliest) {
-        if (!waitsOnStdin) sleepMs(Number((earliest.deadline - process.hrtime.bigint()) / NS_PER_MS));
+        if (!waitsOnStdin) sleepMs(waitMs);
         ready.push({ userdata: earliest.userdata, type: EventType.CLOCK, error: Errno.SUCCESS, nbytes: 0n });
       }
     }
