@@ -311,6 +311,9 @@ export class Program {
     Atomics.store(this.control.words, Header.State, ProgramState.Ending);
     clearTimeout(this.refillTimer);
     await Promise.all([...this.workers.keys()].map((worker) => worker.terminate()));
+    // Every thread is gone now, also one whose wasm had returned (and been joined) but whose worker
+    // had not yet counted it out when the end came.
+    Atomics.store(this.control.words, Header.LiveThreads, 0);
     stdinRelay.cancel(this);
     if (this.wasi) closeProgramWasi(this.wasi);
     running.delete(this.namespace);

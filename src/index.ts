@@ -1,7 +1,7 @@
 /**
  * wasi-threads-wrapper: run wasi-threads WebAssembly programs on Node.js with a warm worker pool.
  */
-import './v8-flags.js';
+import './liftoff-workaround.js';
 import { Program } from './coordinator.js';
 import { loadProgram } from './module-loader.js';
 import { resolveConfig, type WasiMainConfig } from './options.js';

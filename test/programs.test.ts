@@ -2,6 +2,7 @@
 // seed's single-file usage). Every run must end by itself: a leaked worker fails it as a hang.
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fixture, runHost, runProgram } from '../fixtures/run-host.js';
 
 describe('threaded programs', () => {
@@ -105,20 +106,38 @@ describe('threaded programs', () => {
   });
 });
 
-describe('Node 20 quirks', () => {
-  it('compiles with TurboFan only, so code around memory.atomic.wait32 is not miscompiled', async () => {
+/** Node 20 (V8 11.3) is the one supported line whose Liftoff tier has the atomic-wait bug. */
+const liftoffBugExpected = process.versions.v8.startsWith('11.');
+const distDir = fileURLToPath(new URL('../dist/', import.meta.url));
+
+describe(`the Liftoff atomic-wait bug (expected on this Node: ${liftoffBugExpected})`, () => {
+  it('runs code around memory.atomic.wait32 correctly on this Node line', async () => {
     const run = await runProgram({ fixture: 'liftoff_wait' });
     expect(run.exitCode).toBe(0); // 1: the local was clobbered by the wait
   });
 
-  it('(control) the same fixture does catch the Liftoff bug in a process without the flag', () => {
+  it('(control) the fixture shows the bug in a process that does not load the library exactly where the bug exists', () => {
     const script = `
       const bytes = require('node:fs').readFileSync(${JSON.stringify(fixture('liftoff_wait'))});
       const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
       const imports = { env: { memory }, wasi: { 'thread-spawn': () => -1 }, wasi_snapshot_preview1: { proc_exit() {} } };
       const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
       process.stdout.write(String(exports.read_after_wait(64)));`;
-    expect(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })).toBe('0');
+    expect(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })).toBe(liftoffBugExpected ? '0' : '64');
+  });
+
+  it('the probe finds the bug exactly where it exists, and V8 flags are touched only there', () => {
+    // setFlagsFromString is wrapped before the library loads, to see whether it is called at all.
+    const script = `
+      const v8 = require('node:v8');
+      const calls = [];
+      const original = v8.setFlagsFromString;
+      v8.setFlagsFromString = (flags) => (calls.push(flags), original(flags));
+      require('node:module').syncBuiltinESMExports();
+      import(${JSON.stringify(pathToFileURL(`${distDir}liftoff-workaround.js`).href)}).then((m) =>
+        process.stdout.write(JSON.stringify({ disabled: m.liftoffDisabled, calls })));`;
+    const seen = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }));
+    expect(seen).toEqual({ disabled: liftoffBugExpected, calls: liftoffBugExpected ? ['--no-liftoff'] : [] });
   });
 });
 
