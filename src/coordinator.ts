@@ -18,7 +18,9 @@ import type { ResolvedConfig } from './options.js';
 import { BOOT_KEY, type BootData, type ErrorInfo, type ThreadRole, type WorkerMessage } from './protocol.js';
 import { Header, ProgramState, SharedControl, SlotState } from './ring.js';
 import { EAGAIN } from './spawn.js';
-import { closeProgramWasi, createProgramWasi, type ProgramWasi } from './wasi/setup.js';
+import { closeOwned, closeProgramWasi, createProgramWasi, openBelow, type ProgramWasi } from './wasi/fd-owner.js';
+import { answerReply } from './reply-cell.js';
+import { Errno } from './wasi/constants.js';
 import { stdinRelay } from './wasi/stdin-relay.js';
 
 export interface ProgramStats {
@@ -235,6 +237,12 @@ export class Program {
       case 'stdin-poll':
         stdinRelay.submit(message, this);
         break;
+      case 'path-open':
+        answerReply(message.reply, this.wasi ? openBelow(this.wasi, message) : -Errno.BADF);
+        break;
+      case 'fd-close':
+        if (this.wasi) closeOwned(this.wasi, message.hostFd);
+        break;
     }
   }
 
@@ -309,6 +317,9 @@ export class Program {
     }
     this.outcome = outcome;
     Atomics.store(this.control.words, Header.State, ProgramState.Ending);
+    // Wake the event watch so that its pending Atomics.waitAsync settles: a wait that is never woken
+    // keeps this program (its memory reserves gigabytes of address space) reachable for good.
+    this.control.signalCoordinator();
     clearTimeout(this.refillTimer);
     await Promise.all([...this.workers.keys()].map((worker) => worker.terminate()));
     // Every thread is gone now, also one whose wasm had returned (and been joined) but whose worker

@@ -1,6 +1,6 @@
 /** What the coordinator hands each worker, and the messages workers send back (never the reverse). */
 import type { WasiOptions } from './options.js';
-import type { Preopen } from './wasi/sandbox-path.js';
+import type { FdRequest } from './wasi/fd-owner.js';
 import type { StdinRequest } from './wasi/stdin-client.js';
 
 export type ThreadRole = 'main' | 'thread';
@@ -23,7 +23,7 @@ export interface BootData {
   coldReply?: Int32Array;
   wasiOptions: WasiOptions;
   /** Set for the shared WASI: the program's descriptor table and preopens. */
-  sharedWasi?: { fdTable: SharedArrayBuffer; preopens: Preopen[] };
+  sharedWasi?: { fdTable: SharedArrayBuffer; preopens: string[] };
   initMethod: string;
   poolSize: number;
   maxThreads: number;
@@ -47,7 +47,8 @@ export type WorkerMessage =
   | { type: 'retire'; slot: number }
   /** The worker could not set up (bad config function, link error, missing entry). */
   | { type: 'fatal'; error: ErrorInfo }
-  | StdinRequest;
+  | StdinRequest
+  | FdRequest;
 
 export function errorInfo(error: unknown): ErrorInfo {
   if (error instanceof Error) {

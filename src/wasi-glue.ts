@@ -1,6 +1,7 @@
 /** Builds the WASI half of a thread's import object. Runs inside workers only. */
 import type { BootData } from './protocol.js';
 import { SharedWasi } from './wasi/preview1.js';
+import { fdOwnerVia, type FdRequest } from './wasi/fd-owner.js';
 import { stdinClientVia, type StdinRequest } from './wasi/stdin-client.js';
 
 /** The parts of a WASI object the library uses; `node:wasi` fits, and so do most userland WASI shims. */
@@ -30,10 +31,10 @@ function silenceWasiWarning(): void {
 }
 
 /** The WASI of one thread: the shared implementation when the program uses it, else a node:wasi. */
-export async function createWasi(boot: BootData, post: (request: StdinRequest) => void): Promise<WasiLike> {
+export async function createWasi(boot: BootData, post: (request: StdinRequest | FdRequest) => void): Promise<WasiLike> {
   const { wasiOptions, sharedWasi } = boot;
   if (sharedWasi) {
-    return new SharedWasi({ args: wasiOptions.args ?? [], env: wasiOptions.env ?? {}, ...sharedWasi, stdin: stdinClientVia(post) });
+    return new SharedWasi({ args: wasiOptions.args ?? [], env: wasiOptions.env ?? {}, ...sharedWasi, stdin: stdinClientVia(post), owner: fdOwnerVia(post) });
   }
   silenceWasiWarning();
   const { WASI } = await import('node:wasi');

@@ -1,23 +1,35 @@
 /**
- * The descriptor table every thread of a program shares: wasi fd -> host fd, file type, flags,
- * preopen, and for directories their path below the preopen. It lives in a SharedArrayBuffer, and
- * entries change state with compare-and-swap, so an fd opened by one thread is usable by all and
- * one closed by one thread is gone for all (as in POSIX). Host descriptors are process-wide in
- * Node, so any worker may use the host fd of any entry.
+ * The descriptor table every thread of a program shares. It lives in a SharedArrayBuffer and all of
+ * its state changes by compare-and-swap, so an fd opened by one thread is usable by all and one
+ * closed by one thread is gone for all (as in POSIX).
  *
- * Entry layout (Int32 words): [state, hostFd, filetype, fdflags, preopen, root, pathLength, tty,
- * position (i64, 8-byte aligned)]. Paths live beside the entries, `PATH_BYTES` bytes each, as UTF-8
- * relative to the root preopen's directory.
+ * Two levels, like a kernel's fd table and its open file descriptions:
+ * - `map[fd]` names the handle a wasi fd refers to (0: free, -1: being allocated, h + 1: handle h);
+ * - a handle holds the host fd, file type, flags, file offset, and a reference word
+ *   `users << 2 | state`.
+ *
+ * Invariant: a host fd is used only by a thread that holds a reference to its handle (`acquire` ...
+ * `release`), and a handle's host fd is given back for closing only when its state is Closing and
+ * its last user has left. So no call can ever use a host fd number after its descriptor was closed
+ * (by then the number may belong to another program's file): a close waits for the calls in flight
+ * on that descriptor, not the other way round. `fd_renumber` moves a handle between fd numbers
+ * without touching calls in flight on it.
+ *
+ * Handle layout (Int32 words): [ref, hostFd, filetype, fdflags, preopen, tty, owned, unused,
+ * position (i64, 8-byte aligned)].
  */
 
-const ENTRY_WORDS = 10;
-const Field = { State: 0, HostFd: 1, Filetype: 2, Fdflags: 3, Preopen: 4, Root: 5, PathLength: 6, Tty: 7, Position: 8 } as const;
-const EntryState = { Free: 0, Busy: 1, Open: 2 } as const;
+const HANDLE_WORDS = 10;
+const Field = { Ref: 0, HostFd: 1, Filetype: 2, Fdflags: 3, Preopen: 4, Tty: 5, Owned: 6, Position: 8 } as const;
+const State = { Free: 0, Busy: 1, Open: 2, Closing: 3 } as const;
+const STATE_BITS = 3;
+const ONE_USER = 4;
+
+const MAP_FREE = 0;
+const MAP_RESERVED = -1;
 
 export const MAX_FDS = 1024;
-const decoder = new TextDecoder();
-const encoder = new TextEncoder();
-export const PATH_BYTES = 1024;
+const MAX_HANDLES = MAX_FDS;
 
 export interface FdEntry {
   hostFd: number;
@@ -25,138 +37,228 @@ export interface FdEntry {
   fdflags: number;
   /** The index of the preopen this entry is; -1 for everything else. */
   preopen: number;
-  /** The preopen whose directory `path` is relative to; -1 for stdio. */
-  root: number;
-  /** Where the entry was opened, below its root preopen ('' for a preopen itself). */
-  path: string;
   /** A terminal: it reports no seek/tell rights. */
-  tty?: boolean;
+  tty: boolean;
+  /** Opened by the library for this program, so closed by it; false for the caller's stdio fds. */
+  owned: boolean;
 }
 
-/** An entry as the I/O calls need it: no path, which is decoded only for path calls (`path(fd)`). */
-export type FdInfo = Omit<FdEntry, 'path'>;
+/** An acquired handle: its fields may be read, and its host fd used, until `release`. */
+export interface Handle extends FdEntry {
+  readonly index: number;
+}
+
+/** A host fd whose last descriptor has gone; the program's owner closes it if it opened it. */
+export interface Released {
+  hostFd: number;
+  owned: boolean;
+}
+
+/** Called with a host fd once no descriptor and no call refers to it any more. */
+export type CloseHost = (released: Released) => void;
 
 export class FdTable {
+  private readonly map: Int32Array;
   private readonly words: Int32Array;
   private readonly positions: BigInt64Array;
-  private readonly paths: Uint8Array;
 
-  constructor(readonly buffer: SharedArrayBuffer) {
-    this.words = new Int32Array(buffer, 0, MAX_FDS * ENTRY_WORDS);
-    this.positions = new BigInt64Array(buffer, 0, (MAX_FDS * ENTRY_WORDS) / 2);
-    this.paths = new Uint8Array(buffer, MAX_FDS * ENTRY_WORDS * 4, MAX_FDS * PATH_BYTES);
+  /** `closeHost` is called (in the thread that let go last) for each host fd that nothing uses any more. */
+  constructor(
+    readonly buffer: SharedArrayBuffer,
+    private readonly closeHost: CloseHost,
+  ) {
+    this.words = new Int32Array(buffer, 0, MAX_HANDLES * HANDLE_WORDS);
+    this.positions = new BigInt64Array(buffer, 0, (MAX_HANDLES * HANDLE_WORDS) / 2);
+    this.map = new Int32Array(buffer, MAX_HANDLES * HANDLE_WORDS * 4, MAX_FDS);
   }
 
-  static create(): FdTable {
-    return new FdTable(new SharedArrayBuffer(MAX_FDS * (ENTRY_WORDS * 4 + PATH_BYTES)));
+  static create(closeHost: CloseHost): FdTable {
+    return new FdTable(new SharedArrayBuffer((MAX_HANDLES * HANDLE_WORDS + MAX_FDS) * 4), closeHost);
   }
 
-  private base(fd: number): number {
-    return fd * ENTRY_WORDS;
+  private base(handle: number): number {
+    return handle * HANDLE_WORDS;
   }
 
-  private valid(fd: number): boolean {
+  private validFd(fd: number): boolean {
     return Number.isInteger(fd) && fd >= 0 && fd < MAX_FDS;
   }
 
-  info(fd: number): FdInfo | undefined {
-    if (!this.valid(fd)) return undefined;
-    const base = this.base(fd);
-    if (Atomics.load(this.words, base + Field.State) !== EntryState.Open) return undefined;
+  /**
+   * Takes a reference to the handle behind `fd`, or returns undefined (EBADF) when `fd` is not open.
+   * The caller must `release` it; until then the host fd stays open and the fields stay valid.
+   */
+  acquire(fd: number): Handle | undefined {
+    if (!this.validFd(fd)) return undefined;
+    for (;;) {
+      const mapped = Atomics.load(this.map, fd);
+      if (mapped <= 0) return undefined;
+      const index = mapped - 1;
+      const ref = this.base(index) + Field.Ref;
+      let word = Atomics.load(this.words, ref);
+      let acquired = false;
+      while ((word & STATE_BITS) === State.Open) {
+        const seen = Atomics.compareExchange(this.words, ref, word, word + ONE_USER);
+        if (seen === word) {
+          acquired = true;
+          break;
+        }
+        word = seen;
+      }
+      if (!acquired) {
+        // Closing (or already reused): `fd` no longer names it, unless it was renumbered onto meanwhile.
+        if (Atomics.load(this.map, fd) === mapped) return undefined;
+        continue;
+      }
+      // The handle was open, but is it still the one `fd` names? (fd_close or fd_renumber in between.)
+      if (Atomics.load(this.map, fd) !== mapped) {
+        this.release(index);
+        continue;
+      }
+      return this.read(index);
+    }
+  }
+
+  private read(index: number): Handle {
+    const base = this.base(index);
+    const words = this.words;
     return {
-      hostFd: this.words[base + Field.HostFd]!,
-      filetype: this.words[base + Field.Filetype]!,
-      fdflags: this.words[base + Field.Fdflags]!,
-      preopen: this.words[base + Field.Preopen]!,
-      root: this.words[base + Field.Root]!,
-      tty: this.words[base + Field.Tty] === 1,
+      index,
+      hostFd: words[base + Field.HostFd]!,
+      filetype: words[base + Field.Filetype]!,
+      fdflags: Atomics.load(words, base + Field.Fdflags),
+      preopen: words[base + Field.Preopen]!,
+      tty: words[base + Field.Tty] === 1,
+      owned: words[base + Field.Owned] === 1,
     };
   }
 
-  get(fd: number): FdEntry | undefined {
-    const info = this.info(fd);
-    if (!info) return undefined;
-    const length = this.words[this.base(fd) + Field.PathLength]!;
-    const start = fd * PATH_BYTES;
-    return { ...info, path: length === 0 ? '' : decoder.decode(this.paths.slice(start, start + length)) };
+  /** Drops a reference; the last user of a closed handle hands its host fd to `closeHost`. */
+  release(index: number): void {
+    const ref = this.base(index) + Field.Ref;
+    const word = Atomics.sub(this.words, ref, ONE_USER) - ONE_USER;
+    if (word === State.Closing) this.finalize(index);
   }
 
-  private write(fd: number, entry: FdEntry): void {
-    const base = this.base(fd);
-    const path = encoder.encode(entry.path);
-    if (path.length > PATH_BYTES) throw new RangeError('path too long for the descriptor table');
-    this.words[base + Field.HostFd] = entry.hostFd;
-    this.words[base + Field.Filetype] = entry.filetype;
-    this.words[base + Field.Fdflags] = entry.fdflags;
-    this.words[base + Field.Preopen] = entry.preopen;
-    this.words[base + Field.Root] = entry.root;
-    this.words[base + Field.Tty] = entry.tty ? 1 : 0;
-    this.words[base + Field.PathLength] = path.length;
-    this.paths.set(path, fd * PATH_BYTES);
-    Atomics.store(this.positions, (base + Field.Position) / 2, 0n);
+  /** A Closing handle without users: exactly one thread wins the exchange, frees it and closes its host fd. */
+  private finalize(index: number): void {
+    const ref = this.base(index) + Field.Ref;
+    const { hostFd, owned } = this.read(index);
+    if (Atomics.compareExchange(this.words, ref, State.Closing, State.Free) !== State.Closing) return;
+    this.closeHost({ hostFd, owned });
   }
 
-  /** Places `entry` at exactly `fd` (stdio and preopens, at start-up). */
-  install(fd: number, entry: FdEntry): void {
-    this.write(fd, entry);
-    Atomics.store(this.words, this.base(fd) + Field.State, EntryState.Open);
+  /** True once the handle was closed: a call waiting on it (a FIFO read) should give up. */
+  isClosing(index: number): boolean {
+    return (Atomics.load(this.words, this.base(index) + Field.Ref) & STATE_BITS) === State.Closing;
   }
 
-  /** Takes the lowest free fd from `from` on; returns -1 when the table is full. */
-  allocate(entry: FdEntry, from = 3): number {
-    for (let fd = from; fd < MAX_FDS; fd++) {
-      const state = this.base(fd) + Field.State;
-      if (Atomics.compareExchange(this.words, state, EntryState.Free, EntryState.Busy) === EntryState.Free) {
-        this.write(fd, entry);
-        Atomics.store(this.words, state, EntryState.Open);
-        return fd;
-      }
+  private newHandle(entry: FdEntry): number {
+    for (let index = 0; index < MAX_HANDLES; index++) {
+      const ref = this.base(index) + Field.Ref;
+      if (Atomics.compareExchange(this.words, ref, State.Free, State.Busy) !== State.Free) continue;
+      const base = this.base(index);
+      this.words[base + Field.HostFd] = entry.hostFd;
+      this.words[base + Field.Filetype] = entry.filetype;
+      Atomics.store(this.words, base + Field.Fdflags, entry.fdflags);
+      this.words[base + Field.Preopen] = entry.preopen;
+      this.words[base + Field.Tty] = entry.tty ? 1 : 0;
+      this.words[base + Field.Owned] = entry.owned ? 1 : 0;
+      Atomics.store(this.positions, (base + Field.Position) / 2, 0n);
+      Atomics.store(this.words, ref, State.Open);
+      return index;
     }
     return -1;
   }
 
-  /** Removes `fd` and returns what it held, or undefined when it was not open (EBADF). */
-  remove(fd: number): FdInfo | undefined {
-    if (!this.valid(fd)) return undefined;
-    const state = this.base(fd) + Field.State;
-    const entry = this.info(fd);
-    if (!entry || Atomics.compareExchange(this.words, state, EntryState.Open, EntryState.Busy) !== EntryState.Open) return undefined;
-    Atomics.store(this.words, state, EntryState.Free);
-    return entry;
-  }
-
-  /** Moves `from` onto `to`, which must be open (WASI's fd_renumber); returns the entry `to` held. */
-  renumber(from: number, to: number): FdInfo | undefined {
-    const moving = this.get(from);
-    const replaced = this.info(to);
-    if (!moving || !replaced) return undefined;
-    const toState = this.base(to) + Field.State;
-    if (Atomics.compareExchange(this.words, toState, EntryState.Open, EntryState.Busy) !== EntryState.Open) return undefined;
-    const position = this.position(from);
-    if (!this.remove(from)) {
-      Atomics.store(this.words, toState, EntryState.Open);
-      return undefined;
+  /** Places `entry` at exactly `fd` (stdio and preopens, at start-up, before any thread runs). */
+  install(fd: number, entry: FdEntry): void {
+    const index = this.newHandle(entry);
+    if (index < 0 || Atomics.compareExchange(this.map, fd, MAP_FREE, index + 1) !== MAP_FREE) {
+      throw new RangeError(`descriptor ${fd} cannot be installed`);
     }
-    this.write(to, moving);
-    this.setPosition(to, position);
-    Atomics.store(this.words, toState, EntryState.Open);
-    return replaced;
   }
 
-  setFdflags(fd: number, fdflags: number): void {
-    Atomics.store(this.words, this.base(fd) + Field.Fdflags, fdflags);
+  /** Gives `entry` the lowest free fd from `from` on; returns -1 when the table is full. */
+  open(entry: FdEntry, from = 3): number {
+    for (let fd = from; fd < MAX_FDS; fd++) {
+      if (Atomics.compareExchange(this.map, fd, MAP_FREE, MAP_RESERVED) !== MAP_FREE) continue;
+      const index = this.newHandle(entry);
+      if (index < 0) {
+        Atomics.store(this.map, fd, MAP_FREE);
+        return -1;
+      }
+      Atomics.store(this.map, fd, index + 1);
+      return fd;
+    }
+    return -1;
+  }
+
+  /**
+   * Closes `fd`: from now on no new call can use it; returns false when it was not open (EBADF). Its
+   * host fd goes to `closeHost` now if no call is using it, else when the last such call releases it.
+   */
+  close(fd: number): boolean {
+    if (!this.validFd(fd)) return false;
+    for (;;) {
+      const mapped = Atomics.load(this.map, fd);
+      if (mapped <= 0) return false;
+      if (Atomics.compareExchange(this.map, fd, mapped, MAP_FREE) !== mapped) continue;
+      this.markClosing(mapped - 1);
+      return true;
+    }
+  }
+
+  private markClosing(index: number): void {
+    const ref = this.base(index) + Field.Ref;
+    let word = Atomics.load(this.words, ref);
+    while ((word & STATE_BITS) === State.Open) {
+      const seen = Atomics.compareExchange(this.words, ref, word, (word & ~STATE_BITS) | State.Closing);
+      if (seen === word) {
+        if (word >> 2 === 0) this.finalize(index);
+        return;
+      }
+      word = seen;
+    }
+  }
+
+  /**
+   * WASI's fd_renumber: `from` moves onto `to`, which must be open, and `to`'s old handle is closed.
+   * Returns false (EBADF) when either is not open.
+   */
+  renumber(from: number, to: number): boolean {
+    if (!this.validFd(from) || !this.validFd(to)) return false;
+    for (;;) {
+      const moving = Atomics.load(this.map, from);
+      const replaced = Atomics.load(this.map, to);
+      if (moving <= 0 || replaced <= 0) return false;
+      if (from === to) return true;
+      // `to` names the moving handle first (for a moment both names do), then `from` lets go of it.
+      if (Atomics.compareExchange(this.map, to, replaced, moving) !== replaced) continue;
+      if (Atomics.compareExchange(this.map, from, moving, MAP_FREE) !== moving) {
+        // `from` was closed meanwhile: put `to` back as it was, if nobody touched it either.
+        Atomics.compareExchange(this.map, to, moving, replaced);
+        return false;
+      }
+      this.markClosing(replaced - 1);
+      return true;
+    }
+  }
+
+  setFdflags(handle: Handle, fdflags: number): void {
+    Atomics.store(this.words, this.base(handle.index) + Field.Fdflags, fdflags);
   }
 
   /** The file offset, kept here because Node has no lseek: reads and writes are positional. */
-  position(fd: number): bigint {
-    return Atomics.load(this.positions, (this.base(fd) + Field.Position) / 2);
+  position(handle: Handle): bigint {
+    return Atomics.load(this.positions, (this.base(handle.index) + Field.Position) / 2);
   }
 
-  setPosition(fd: number, position: bigint): void {
-    Atomics.store(this.positions, (this.base(fd) + Field.Position) / 2, position);
+  setPosition(handle: Handle, position: bigint): void {
+    Atomics.store(this.positions, (this.base(handle.index) + Field.Position) / 2, position);
   }
 
-  advance(fd: number, by: number): void {
-    Atomics.add(this.positions, (this.base(fd) + Field.Position) / 2, BigInt(by));
+  advance(handle: Handle, by: number): void {
+    Atomics.add(this.positions, (this.base(handle.index) + Field.Position) / 2, BigInt(by));
   }
 }

@@ -25,17 +25,26 @@ import {
   Whence,
   errnoOf,
 } from './constants.js';
-import { FdTable, type FdInfo } from './fd-table.js';
-import { resolvePath, type Preopen, type ResolvedPath } from './sandbox-path.js';
+import { FdTable, type Handle } from './fd-table.js';
+import { WOULD_BLOCK, type FdOwnerClient } from './fd-owner.js';
+import { below, itself, unlessSymlink, walkPath, type FinalAction } from './path-walk.js';
 import type { StdinClient } from './stdin-client.js';
 
 export interface SharedWasiOptions {
   args: string[];
   env: Record<string, string>;
   fdTable: SharedArrayBuffer;
-  preopens: Preopen[];
+  /** The guest names of the preopens, fd 3 on. */
+  preopens: string[];
   stdin: StdinClient;
+  /** Opens and closes the program's host fds (the coordinator). */
+  owner: FdOwnerClient;
 }
+
+/** Like Linux's IOV_MAX: more buffers than this in one call is EINVAL. */
+const IOV_MAX = 1024;
+/** random_get fills the program's memory this many bytes at a time. */
+const RANDOM_CHUNK = 1 << 20;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -60,15 +69,17 @@ function sleepMs(ms: number): void {
 
 /**
  * Runs `io` again after a short terminable nap for as long as the host answers that it would block
- * (a pipe opened non-blocking so that no host call can block), unless the program itself asked
- * for non-blocking I/O: then the error goes back to it.
+ * (every file the program opens is opened non-blocking, so that no host call can block), unless the
+ * program itself asked for non-blocking I/O: then the error goes back to it. Gives up with EBADF
+ * once `stillOpen` says the descriptor was closed by another thread.
  */
-function untilReady<T>(io: () => T, nonBlocking: boolean, wouldBlock: readonly string[] = ['EAGAIN']): T {
+function untilReady<T>(io: () => T, nonBlocking: boolean, stillOpen: () => boolean): T {
   for (;;) {
     try {
       return io();
     } catch (error) {
-      if (nonBlocking || !wouldBlock.includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      if (nonBlocking || (error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      if (!stillOpen()) throw Object.assign(new Error('closed by another thread'), { code: 'EBADF' });
       sleepMs(1);
     }
   }
@@ -94,12 +105,12 @@ export class SharedWasi {
   readonly wasiImport: Record<string, (...args: never[]) => number>;
   private memory: WebAssembly.Memory | undefined;
   private readonly table: FdTable;
-  private readonly preopens: Preopen[];
+  private readonly preopens: string[];
   private readonly args: Uint8Array[];
   private readonly env: Uint8Array[];
 
   constructor(private readonly options: SharedWasiOptions) {
-    this.table = new FdTable(options.fdTable);
+    this.table = new FdTable(options.fdTable, (released) => options.owner.release(released));
     this.preopens = options.preopens;
     this.args = options.args.map((arg) => encoder.encode(`${arg}\0`));
     this.env = Object.entries(options.env).map(([key, value]) => encoder.encode(`${key}=${value}\0`));
@@ -137,6 +148,7 @@ export class SharedWasi {
   }
 
   private iovecs(pointer: number, count: number): Uint8Array[] {
+    if (count > IOV_MAX) throw Object.assign(new Error('too many buffers'), { code: 'EINVAL' });
     const view = this.view();
     const buffers: Uint8Array[] = [];
     for (let i = 0; i < count; i++) {
@@ -177,48 +189,42 @@ export class SharedWasi {
     return Errno.SUCCESS;
   }
 
-  private resolve(fd: number, pathPointer: number, pathLength: number, follow: boolean): ResolvedPath | number {
-    const dir = this.table.get(fd);
-    if (!dir) return Errno.BADF;
-    return resolvePath(this.preopens, dir, this.string(pathPointer, pathLength), follow);
-  }
-
-  /** Runs a call that works on the fd `fd`; node:fs errors become their errno. */
-  private withFd(fd: number, call: (entry: FdInfo) => number): number {
-    const entry = this.table.info(fd);
-    if (!entry) return Errno.BADF;
+  /**
+   * Runs a call that works on the fd `fd`, holding a reference to its handle for the whole call, so
+   * that its host fd cannot be closed (and its number reused) under it. node:fs errors become their errno.
+   */
+  private withFd(fd: number, call: (handle: Handle) => number): number {
+    const handle = this.table.acquire(fd);
+    if (!handle) return Errno.BADF;
     try {
-      return call(entry);
+      return call(handle);
     } catch (error) {
       return errnoOf(error);
+    } finally {
+      this.table.release(handle.index);
     }
   }
 
-  /** Runs a call on a path below the directory `fd`. */
-  private withPath(fd: number, pathPointer: number, pathLength: number, follow: boolean, call: (path: ResolvedPath) => number): number {
-    const resolved = this.resolve(fd, pathPointer, pathLength, follow);
-    if (typeof resolved === 'number') return resolved;
-    try {
-      return call(resolved);
-    } catch (error) {
-      return errnoOf(error);
-    }
+  /** Runs `act` on the final component of a guest path below the directory `fd` (see path-walk.ts). */
+  private withPath(fd: number, pathPointer: number, pathLength: number, follow: boolean, act: FinalAction): number {
+    const path = this.string(pathPointer, pathLength);
+    return this.withFd(fd, (dir) => (dir.filetype === Filetype.DIRECTORY ? walkPath(dir.hostFd, path, follow, act) : Errno.NOTDIR));
   }
 
-  private read(fd: number, entry: FdInfo, buffers: Uint8Array[], position: bigint | null): number {
-    if (entry.hostFd === 0) {
+  private read(entry: Handle, buffers: Uint8Array[], position: bigint | null): number {
+    if (entry.hostFd === 0 && !entry.owned) {
       const nonBlocking = (entry.fdflags & Fdflags.NONBLOCK) !== 0;
       return nonBlocking && !this.options.stdin.poll(0) ? -Errno.AGAIN : this.options.stdin.read(buffers);
     }
     if (entry.filetype === Filetype.DIRECTORY) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     const seekable = this.seekable(entry);
-    const at = position ?? (seekable ? this.table.position(fd) : null);
+    const at = position ?? (seekable ? this.table.position(entry) : null);
     const offset = at === null ? null : Number(at);
     // One buffer is the common case, and readSync costs less than readvSync.
     const read = () =>
       buffers.length === 1 ? fs.readSync(entry.hostFd, buffers[0]!, 0, buffers[0]!.length, offset) : fs.readvSync(entry.hostFd, buffers, offset ?? undefined);
-    const count = untilReady(read, (entry.fdflags & Fdflags.NONBLOCK) !== 0);
-    if (position === null && seekable) this.table.advance(fd, count);
+    const count = untilReady(read, (entry.fdflags & Fdflags.NONBLOCK) !== 0, () => !this.table.isClosing(entry.index));
+    if (position === null && seekable) this.table.advance(entry, count);
     return count;
   }
 
@@ -226,25 +232,25 @@ export class SharedWasi {
    * Files the program opened keep their offset in the table. The process's stdio keeps the host's
    * own offset (a redirected stdout is shared with the rest of the process), so no seeking there.
    */
-  private seekable(entry: FdInfo): boolean {
-    return entry.filetype === Filetype.REGULAR_FILE && entry.root >= 0;
+  private seekable(entry: Handle): boolean {
+    return entry.filetype === Filetype.REGULAR_FILE && entry.owned;
   }
 
-  private write(fd: number, entry: FdInfo, buffers: Uint8Array[], position: bigint | null): number {
+  private write(entry: Handle, buffers: Uint8Array[], position: bigint | null): number {
     const seekable = this.seekable(entry);
     let at = position;
-    if (at === null && seekable) at = entry.fdflags & Fdflags.APPEND ? BigInt(fs.fstatSync(entry.hostFd).size) : this.table.position(fd);
+    if (at === null && seekable) at = entry.fdflags & Fdflags.APPEND ? BigInt(fs.fstatSync(entry.hostFd).size) : this.table.position(entry);
     const offset = at === null ? null : Number(at);
     const write = () =>
       buffers.length === 1 ? fs.writeSync(entry.hostFd, buffers[0]!, 0, buffers[0]!.length, offset) : fs.writevSync(entry.hostFd, buffers, offset ?? undefined);
     // A pipe may be non-blocking (a FIFO opened so, or stdout made so by another part of the
     // process): wait for room rather than fail, as a blocking write would.
-    const count = untilReady(write, (entry.fdflags & Fdflags.NONBLOCK) !== 0);
-    if (position === null && seekable) this.table.setPosition(fd, at! + BigInt(count));
+    const count = untilReady(write, (entry.fdflags & Fdflags.NONBLOCK) !== 0, () => !this.table.isClosing(entry.index));
+    if (position === null && seekable) this.table.setPosition(entry, at! + BigInt(count));
     return count;
   }
 
-  private ioCall(fd: number, iovs: number, count: number, resultPointer: number, io: (entry: FdInfo, buffers: Uint8Array[]) => number): number {
+  private ioCall(fd: number, iovs: number, count: number, resultPointer: number, io: (entry: Handle, buffers: Uint8Array[]) => number): number {
     return this.withFd(fd, (entry) => {
       const done = io(entry, this.iovecs(iovs, count));
       if (done < 0) return -done;
@@ -277,9 +283,9 @@ export class SharedWasi {
         const deadline = now + (absolute ? timeout - clockNow : timeout);
         if (!earliest || deadline < earliest.deadline) earliest = { userdata, deadline };
       } else {
-        const entry = this.table.info(view.getUint32(at + 16, true));
-        if (!entry) ready.push({ userdata, type, error: Errno.BADF, nbytes: 0n });
-        else if (type === EventType.FD_READ && entry.hostFd === 0) {
+        const readsStdin = this.readsStdin(view.getUint32(at + 16, true));
+        if (readsStdin === undefined) ready.push({ userdata, type, error: Errno.BADF, nbytes: 0n });
+        else if (type === EventType.FD_READ && readsStdin) {
           if (this.options.stdin.poll(0)) ready.push({ userdata, type, error: Errno.SUCCESS, nbytes: 1n });
           else waitsOnStdin = true;
         } else ready.push({ userdata, type, error: Errno.SUCCESS, nbytes: 0n });
@@ -313,42 +319,57 @@ export class SharedWasi {
     for (let i = 0; i < count; i++) {
       const at = inPointer + i * Size.subscription;
       if (view.getUint8(at + 8) !== EventType.FD_READ) continue;
-      if (this.table.info(view.getUint32(at + 16, true))?.hostFd !== 0) continue;
+      if (this.readsStdin(view.getUint32(at + 16, true)) !== true) continue;
       events.push({ userdata: view.getBigUint64(at, true), type: EventType.FD_READ, error: Errno.SUCCESS, nbytes: 1n });
     }
     return events;
   }
 
+  /** Whether `fd` is the process's stdin (read through the coordinator); undefined when it is not open. */
+  private readsStdin(fd: number): boolean | undefined {
+    const handle = this.table.acquire(fd);
+    if (!handle) return undefined;
+    this.table.release(handle.index);
+    return handle.hostFd === 0 && !handle.owned;
+  }
+
   private pathOpen(dirFd: number, dirflags: number, pathPointer: number, pathLength: number, oflags: number, rightsBase: bigint, fdflags: number, fdPointer: number): number {
     const follow = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0;
-    return this.withPath(dirFd, pathPointer, pathLength, follow, (path) => {
-      const { constants: c } = fs;
-      const reads = (rightsBase & Rights.FD_READ) !== 0n;
-      const writes = (rightsBase & Rights.FD_WRITE) !== 0n || (oflags & Oflags.TRUNC) !== 0;
-      let flags = writes ? (reads ? c.O_RDWR : c.O_WRONLY) : c.O_RDONLY;
-      if (oflags & Oflags.CREAT) flags |= c.O_CREAT;
-      if (oflags & Oflags.EXCL) flags |= c.O_EXCL;
-      if (oflags & Oflags.TRUNC) flags |= c.O_TRUNC;
-      if (oflags & Oflags.DIRECTORY) flags |= c.O_DIRECTORY;
-      if (fdflags & Fdflags.APPEND) flags |= c.O_APPEND;
-      if (fdflags & Fdflags.SYNC) flags |= c.O_SYNC;
-      if (fdflags & Fdflags.DSYNC) flags |= c.O_DSYNC;
-      if (!follow) flags |= c.O_NOFOLLOW;
-      // A FIFO is opened non-blocking, so that neither the open (waiting for the other end) nor its
-      // reads and writes are host calls that could block; untilReady does the waiting instead.
-      let fifo = false;
-      try {
-        fifo = fs.statSync(path.host).isFIFO();
-      } catch {
-        /* does not exist yet */
+    const path = this.string(pathPointer, pathLength);
+    const { constants: c } = fs;
+    const reads = (rightsBase & Rights.FD_READ) !== 0n;
+    const writes = (rightsBase & Rights.FD_WRITE) !== 0n || (oflags & Oflags.TRUNC) !== 0;
+    let flags = writes ? (reads ? c.O_RDWR : c.O_WRONLY) : c.O_RDONLY;
+    if (oflags & Oflags.CREAT) flags |= c.O_CREAT;
+    if (oflags & Oflags.EXCL) flags |= c.O_EXCL;
+    if (oflags & Oflags.TRUNC) flags |= c.O_TRUNC;
+    if (oflags & Oflags.DIRECTORY) flags |= c.O_DIRECTORY;
+    if (fdflags & Fdflags.APPEND) flags |= c.O_APPEND;
+    if (fdflags & Fdflags.SYNC) flags |= c.O_SYNC;
+    if (fdflags & Fdflags.DSYNC) flags |= c.O_DSYNC;
+    return this.withFd(dirFd, (dir) => {
+      if (dir.filetype !== Filetype.DIRECTORY) return Errno.NOTDIR;
+      // The coordinator opens it (it owns every host fd of the program), non-blocking: a FIFO
+      // whose writer is not there yet is waited for here, in terminable naps.
+      let hostFd: number;
+      for (;;) {
+        hostFd = this.options.owner.openBelow(dir.hostFd, path, follow, flags);
+        if (hostFd !== WOULD_BLOCK) break;
+        if (fdflags & Fdflags.NONBLOCK) return Errno.NXIO;
+        sleepMs(1);
       }
-      const nonBlocking = (fdflags & Fdflags.NONBLOCK) !== 0;
-      if (fifo) flags |= c.O_NONBLOCK;
-      const hostFd = untilReady(() => fs.openSync(path.host, flags, 0o666), nonBlocking, ['ENXIO']);
-      const filetype = filetypeOf(fs.fstatSync(hostFd));
-      const fd = this.table.allocate({ hostFd, filetype, fdflags, preopen: -1, root: path.root, path: path.relative, tty: isatty(hostFd) });
+      if (hostFd < 0) return -hostFd;
+      const entry = { hostFd, filetype: Filetype.UNKNOWN as number, fdflags, preopen: -1, tty: false, owned: true };
+      try {
+        entry.filetype = filetypeOf(fs.fstatSync(hostFd));
+        entry.tty = isatty(hostFd);
+      } catch (error) {
+        this.options.owner.release(entry);
+        return errnoOf(error);
+      }
+      const fd = this.table.open(entry);
       if (fd < 0) {
-        fs.closeSync(hostFd);
+        this.options.owner.release(entry);
         return Errno.MFILE;
       }
       this.view().setUint32(fdPointer, fd, true);
@@ -357,17 +378,16 @@ export class SharedWasi {
   }
 
   private readdir(fd: number, buffer: number, length: number, cookie: bigint, usedPointer: number): number {
-    return this.withFd(fd, () => {
-      const entry = this.table.get(fd)!;
-      if (entry.filetype !== Filetype.DIRECTORY || entry.root < 0) return Errno.NOTDIR;
-      const dir = entry.path === '' ? this.preopens[entry.root]!.host : `${this.preopens[entry.root]!.host}/${entry.path}`;
-      const names = fs.readdirSync(dir); // like node:wasi: no '.' and '..'
-      const out = new Uint8Array(length);
+    return this.withFd(fd, (entry) => {
+      if (entry.filetype !== Filetype.DIRECTORY) return Errno.NOTDIR;
+      // The directory the descriptor is open on, wherever it has been moved: never a stored path.
+      const names = fs.readdirSync(itself(entry.hostFd)); // like node:wasi: no '.' and '..'
+      const out = this.bytes(buffer, length); // checked against the memory before anything is read
       const header = new DataView(new ArrayBuffer(Size.dirent));
       let used = 0;
       for (let i = Number(cookie); i < names.length && used < length; i++) {
         const name = encoder.encode(names[i]!);
-        const stats = fs.lstatSync(`${dir}/${names[i]}`, { bigint: true });
+        const stats = fs.lstatSync(below(entry.hostFd, names[i]!), { bigint: true });
         header.setBigUint64(0, BigInt(i + 1), true);
         header.setBigUint64(8, stats.ino, true);
         header.setUint32(16, name.length, true);
@@ -380,7 +400,6 @@ export class SharedWasi {
         out.set(record.subarray(0, fits), used);
         used += fits;
       }
-      this.bytes(buffer, used).set(out.subarray(0, used));
       this.view().setUint32(usedPointer, used, true);
       return Errno.SUCCESS;
     });
@@ -424,13 +443,9 @@ export class SharedWasi {
           if (fs.fstatSync(e.hostFd).size < end) fs.ftruncateSync(e.hostFd, end);
           return ok;
         }),
-      fd_close: (fd: number) => {
-        const entry = table.remove(fd);
-        if (!entry) return Errno.BADF;
-        // The process's own stdio stays open for the rest of the process.
-        if (entry.hostFd > 2) fs.closeSync(entry.hostFd);
-        return ok;
-      },
+      // The host fd is closed by the coordinator once no call in flight uses it (see fd-table.ts);
+      // the caller's stdio fds are never closed.
+      fd_close: (fd: number) => (table.close(fd) ? ok : Errno.BADF),
       fd_datasync: (fd: number) => this.withFd(fd, (e) => (fs.fdatasyncSync(e.hostFd), ok)),
       fd_sync: (fd: number) => this.withFd(fd, (e) => (fs.fsyncSync(e.hostFd), ok)),
       fd_fdstat_get: (fd: number, pointer: number) =>
@@ -443,7 +458,7 @@ export class SharedWasi {
           view.setBigUint64(pointer + 16, ALL_RIGHTS, true);
           return ok;
         }),
-      fd_fdstat_set_flags: (fd: number, flags: number) => this.withFd(fd, () => (table.setFdflags(fd, flags), ok)),
+      fd_fdstat_set_flags: (fd: number, flags: number) => this.withFd(fd, (e) => (table.setFdflags(e, flags), ok)),
       fd_fdstat_set_rights: (fd: number) => this.withFd(fd, () => ok),
       fd_filestat_get: (fd: number, pointer: number) =>
         this.withFd(fd, (e) => (this.writeFilestat(pointer, fs.fstatSync(e.hostFd, { bigint: true })), ok)),
@@ -451,90 +466,97 @@ export class SharedWasi {
       fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, flags: number) =>
         this.withFd(fd, (e) => this.setTimes(() => fs.fstatSync(e.hostFd), atim, mtim, flags, (a, m) => fs.futimesSync(e.hostFd, a, m))),
       fd_pread: (fd: number, iovs: number, count: number, offset: bigint, pointer: number) =>
-        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.read(fd, e, buffers, offset)),
+        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.read(e, buffers, offset)),
       fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, pointer: number) =>
-        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.write(fd, e, buffers, offset)),
+        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.write(e, buffers, offset)),
       fd_read: (fd: number, iovs: number, count: number, pointer: number) =>
-        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.read(fd, e, buffers, null)),
+        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.read(e, buffers, null)),
       fd_write: (fd: number, iovs: number, count: number, pointer: number) =>
-        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.write(fd, e, buffers, null)),
-      fd_prestat_get: (fd: number, pointer: number) => {
-        const entry = table.info(fd);
-        if (!entry || entry.preopen < 0) return Errno.BADF;
-        const view = this.view();
-        view.setUint32(pointer, 0, true);
-        view.setUint32(pointer + 4, encoder.encode(this.preopens[entry.preopen]!.guest).length, true);
-        return ok;
-      },
-      fd_prestat_dir_name: (fd: number, pointer: number, length: number) => {
-        const entry = table.info(fd);
-        if (!entry || entry.preopen < 0) return Errno.BADF;
-        const name = encoder.encode(this.preopens[entry.preopen]!.guest);
-        this.bytes(pointer, Math.min(length, name.length)).set(name.subarray(0, length));
-        return ok;
-      },
+        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.write(e, buffers, null)),
+      fd_prestat_get: (fd: number, pointer: number) =>
+        this.withFd(fd, (e) => {
+          if (e.preopen < 0) return Errno.BADF;
+          const view = this.view();
+          view.setUint32(pointer, 0, true);
+          view.setUint32(pointer + 4, encoder.encode(this.preopens[e.preopen]!).length, true);
+          return ok;
+        }),
+      fd_prestat_dir_name: (fd: number, pointer: number, length: number) =>
+        this.withFd(fd, (e) => {
+          if (e.preopen < 0) return Errno.BADF;
+          const name = encoder.encode(this.preopens[e.preopen]!);
+          this.bytes(pointer, Math.min(length, name.length)).set(name.subarray(0, length));
+          return ok;
+        }),
       fd_readdir: (fd: number, buffer: number, length: number, cookie: bigint, pointer: number) => this.readdir(fd, buffer, length, cookie, pointer),
-      fd_renumber: (from: number, to: number) => {
-        const replaced = table.renumber(from, to);
-        if (!replaced) return Errno.BADF;
-        if (replaced.hostFd > 2) fs.closeSync(replaced.hostFd);
-        return ok;
-      },
+      fd_renumber: (from: number, to: number) => (table.renumber(from, to) ? ok : Errno.BADF),
       fd_seek: (fd: number, offset: bigint, whence: number, pointer: number) =>
         this.withFd(fd, (e) => {
           if (!this.seekable(e)) return e.filetype === Filetype.DIRECTORY ? Errno.BADF : Errno.SPIPE;
-          const base = whence === Whence.SET ? 0n : whence === Whence.CUR ? table.position(fd) : whence === Whence.END ? BigInt(fs.fstatSync(e.hostFd).size) : -1n;
+          const base = whence === Whence.SET ? 0n : whence === Whence.CUR ? table.position(e) : whence === Whence.END ? BigInt(fs.fstatSync(e.hostFd).size) : -1n;
           if (base < 0n || base + offset < 0n) return Errno.INVAL;
-          table.setPosition(fd, base + offset);
+          table.setPosition(e, base + offset);
           this.view().setBigUint64(pointer, base + offset, true);
           return ok;
         }),
       fd_tell: (fd: number, pointer: number) =>
         this.withFd(fd, (e) => {
           if (!this.seekable(e)) return Errno.SPIPE;
-          this.view().setBigUint64(pointer, table.position(fd), true);
+          this.view().setBigUint64(pointer, table.position(e), true);
           return ok;
         }),
-      path_create_directory: (fd: number, path: number, length: number) => this.withPath(fd, path, length, false, (p) => (fs.mkdirSync(p.host), ok)),
+      // Each path call acts on one name inside its parent directory, held open by the walk, with a
+      // host call that does not follow a symlink there itself (see path-walk.ts).
+      path_create_directory: (fd: number, path: number, length: number) =>
+        this.withPath(fd, path, length, false, (dir, name) => (fs.mkdirSync(below(dir, name)), ok)),
       path_filestat_get: (fd: number, flags: number, path: number, length: number, pointer: number) => {
         const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
-        return this.withPath(fd, path, length, follow, (p) => {
-          this.writeFilestat(pointer, follow ? fs.statSync(p.host, { bigint: true }) : fs.lstatSync(p.host, { bigint: true }));
-          return ok;
-        });
+        return this.withPath(fd, path, length, follow, (dir, name) =>
+          unlessSymlink(dir, name, follow, () => (this.writeFilestat(pointer, fs.lstatSync(below(dir, name), { bigint: true })), ok)),
+        );
       },
       path_filestat_set_times: (fd: number, flags: number, path: number, length: number, atim: bigint, mtim: bigint, fstflags: number) => {
         const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
-        return this.withPath(fd, path, length, follow, (p) =>
-          this.setTimes(() => (follow ? fs.statSync(p.host) : fs.lstatSync(p.host)), atim, mtim, fstflags, (a, m) =>
-            follow ? fs.utimesSync(p.host, a, m) : fs.lutimesSync(p.host, a, m),
+        return this.withPath(fd, path, length, follow, (dir, name) =>
+          unlessSymlink(dir, name, follow, () => {
+            const at = below(dir, name);
+            return this.setTimes(() => fs.lstatSync(at), atim, mtim, fstflags, (a, m) => fs.lutimesSync(at, a, m));
+          }),
+        );
+      },
+      path_link: (oldFd: number, oldFlags: number, oldPath: number, oldLength: number, newFd: number, newPath: number, newLength: number) => {
+        const follow = (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+        return this.withPath(oldFd, oldPath, oldLength, follow, (fromDir, fromName) =>
+          unlessSymlink(fromDir, fromName, follow, () =>
+            // link(2) does not follow a symlink it is given: it links the symlink itself.
+            this.withPath(newFd, newPath, newLength, false, (toDir, toName) => (fs.linkSync(below(fromDir, fromName), below(toDir, toName)), ok)),
           ),
         );
       },
-      path_link: (oldFd: number, oldFlags: number, oldPath: number, oldLength: number, newFd: number, newPath: number, newLength: number) =>
-        this.withPath(oldFd, oldPath, oldLength, (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0, (from) =>
-          this.withPath(newFd, newPath, newLength, false, (to) => (fs.linkSync(from.host, to.host), ok)),
-        ),
       path_open: (dirFd: number, dirflags: number, path: number, length: number, oflags: number, rightsBase: bigint, _inheriting: bigint, fdflags: number, pointer: number) =>
         this.pathOpen(dirFd, dirflags, path, length, oflags, rightsBase, fdflags, pointer),
       path_readlink: (fd: number, path: number, length: number, buffer: number, bufferLength: number, pointer: number) =>
-        this.withPath(fd, path, length, false, (p) => {
-          const target = encoder.encode(fs.readlinkSync(p.host));
+        this.withPath(fd, path, length, false, (dir, name) => {
+          const target = encoder.encode(fs.readlinkSync(below(dir, name)));
           const used = Math.min(target.length, bufferLength);
           this.bytes(buffer, used).set(target.subarray(0, used));
           this.view().setUint32(pointer, used, true);
           return ok;
         }),
       path_remove_directory: (fd: number, path: number, length: number) =>
-        this.withPath(fd, path, length, false, (p) => (p.relative === '' ? Errno.INVAL : (fs.rmdirSync(p.host), ok))),
+        this.withPath(fd, path, length, false, (dir, name) => (name === '.' ? Errno.INVAL : (fs.rmdirSync(below(dir, name)), ok))),
       path_rename: (fd: number, oldPath: number, oldLength: number, newFd: number, newPath: number, newLength: number) =>
-        this.withPath(fd, oldPath, oldLength, false, (from) =>
-          this.withPath(newFd, newPath, newLength, false, (to) => (fs.renameSync(from.host, to.host), ok)),
+        this.withPath(fd, oldPath, oldLength, false, (fromDir, fromName) =>
+          this.withPath(newFd, newPath, newLength, false, (toDir, toName) => (fs.renameSync(below(fromDir, fromName), below(toDir, toName)), ok)),
         ),
-      path_symlink: (oldPath: number, oldLength: number, fd: number, newPath: number, newLength: number) =>
-        // The link may point anywhere; following it is what the sandbox checks.
-        this.withPath(fd, newPath, newLength, false, (p) => (fs.symlinkSync(this.string(oldPath, oldLength), p.host), ok)),
-      path_unlink_file: (fd: number, path: number, length: number) => this.withPath(fd, path, length, false, (p) => (fs.unlinkSync(p.host), ok)),
+      path_symlink: (oldPath: number, oldLength: number, fd: number, newPath: number, newLength: number) => {
+        // The link may point anywhere: following it is what the walk checks.
+        const target = this.string(oldPath, oldLength);
+        if (target.includes('\0')) return Errno.INVAL;
+        return this.withPath(fd, newPath, newLength, false, (dir, name) => (fs.symlinkSync(target, below(dir, name)), ok));
+      },
+      path_unlink_file: (fd: number, path: number, length: number) =>
+        this.withPath(fd, path, length, false, (dir, name) => (fs.unlinkSync(below(dir, name)), ok)),
       poll_oneoff: (inPointer: number, outPointer: number, count: number, pointer: number) => this.pollOneoff(inPointer, outPointer, count, pointer),
       proc_exit: (code: number): number => {
         throw new Error(`proc_exit(${code}) must be routed by the runtime`);
@@ -542,9 +564,9 @@ export class SharedWasi {
       proc_raise: () => Errno.NOSYS,
       sched_yield: () => ok,
       random_get: (pointer: number, length: number) => {
-        const random = new Uint8Array(length);
-        randomFillSync(random);
-        this.bytes(pointer, length).set(random);
+        // Filled in place, a chunk at a time: a view checked against the memory first, no copy.
+        const target = this.bytes(pointer, length);
+        for (let at = 0; at < length; at += RANDOM_CHUNK) randomFillSync(target, at, Math.min(RANDOM_CHUNK, length - at));
         return ok;
       },
       sock_accept: () => Errno.NOTSUP,
@@ -552,6 +574,19 @@ export class SharedWasi {
       sock_send: () => Errno.NOTSUP,
       sock_shutdown: () => Errno.NOTSUP,
     };
-    return calls as unknown as Record<string, (...args: never[]) => number>;
+    // A pointer or length outside the memory is EFAULT, for every call (the views throw RangeError).
+    const guarded: Record<string, (...args: never[]) => number> = {};
+    for (const [name, call] of Object.entries(calls) as [string, (...args: unknown[]) => number][]) {
+      guarded[name] = function guardedCall() {
+        try {
+          // eslint-disable-next-line prefer-rest-params -- arguments with apply is V8's fast path
+          return call.apply(undefined, arguments as unknown as unknown[]);
+        } catch (error) {
+          if (error instanceof RangeError) return Errno.FAULT;
+          throw error;
+        }
+      };
+    }
+    return guarded;
   }
 }

@@ -2,6 +2,7 @@
  * Reading the process's stdin from a wasm thread without a blocking host call: the coordinator
  * reads (asynchronously) and this thread waits in a terminable `Atomics.wait` for the bytes.
  */
+import { awaitReply, createReplyCell, replyPayload, type ReplyCell } from '../reply-cell.js';
 
 export interface StdinClient {
   /** Fills `buffers` with what stdin has (at least 1 byte, 0 at end of input); a negative errno on failure. */
@@ -11,38 +12,33 @@ export interface StdinClient {
 }
 
 export type StdinRequest =
-  | { type: 'stdin-read'; max: number; reply: SharedArrayBuffer }
-  | { type: 'stdin-poll'; timeoutMs: number; reply: SharedArrayBuffer };
+  | { type: 'stdin-read'; max: number; reply: ReplyCell }
+  | { type: 'stdin-poll'; timeoutMs: number; reply: ReplyCell };
 
-/** A reply is `[done, result]` as Int32, then the bytes read. */
-export const REPLY_HEADER_BYTES = 8;
-
-function awaitReply(reply: SharedArrayBuffer): number {
-  const header = new Int32Array(reply, 0, 2);
-  while (Atomics.load(header, 0) === 0) Atomics.wait(header, 0, 0);
-  return Atomics.load(header, 1);
-}
+/** The most one read asks the coordinator for: a read may always return fewer bytes than asked. */
+const MAX_READ = 64 * 1024;
 
 export function stdinClientVia(post: (request: StdinRequest) => void): StdinClient {
   return {
     read(buffers) {
-      const max = buffers.reduce((sum, b) => sum + b.length, 0);
+      const max = Math.min(MAX_READ, buffers.reduce((sum, b) => sum + b.length, 0));
       if (max === 0) return 0;
-      const reply = new SharedArrayBuffer(REPLY_HEADER_BYTES + max);
+      const reply = createReplyCell(max);
       post({ type: 'stdin-read', max, reply });
       const count = awaitReply(reply);
       if (count < 0) return count;
-      let offset = REPLY_HEADER_BYTES;
+      const bytes = replyPayload(reply, count);
+      let offset = 0;
       for (const buffer of buffers) {
-        const take = Math.min(buffer.length, REPLY_HEADER_BYTES + count - offset);
+        const take = Math.min(buffer.length, count - offset);
         if (take <= 0) break;
-        buffer.set(new Uint8Array(reply, offset, take));
+        buffer.set(bytes.subarray(offset, offset + take));
         offset += take;
       }
       return count;
     },
     poll(timeoutMs) {
-      const reply = new SharedArrayBuffer(REPLY_HEADER_BYTES);
+      const reply = createReplyCell();
       post({ type: 'stdin-poll', timeoutMs, reply });
       return awaitReply(reply) === 1;
     },

@@ -5,19 +5,13 @@
  * keeps the process alive.
  */
 import { Errno, errnoOf } from './constants.js';
-import { REPLY_HEADER_BYTES, type StdinRequest } from './stdin-client.js';
+import { answerReply as answer, replyPayload, type ReplyCell } from '../reply-cell.js';
+import type { StdinRequest } from './stdin-client.js';
 
 interface Pending {
   request: StdinRequest;
   owner: object;
   timer?: NodeJS.Timeout;
-}
-
-function answer(reply: SharedArrayBuffer, result: number): void {
-  const header = new Int32Array(reply, 0, 2);
-  Atomics.store(header, 1, result);
-  Atomics.store(header, 0, 1);
-  Atomics.notify(header, 0);
 }
 
 class StdinRelay {
@@ -62,8 +56,8 @@ class StdinRelay {
     this.pauseIfIdle();
   }
 
-  private take(max: number, reply: SharedArrayBuffer): number {
-    const out = new Uint8Array(reply, REPLY_HEADER_BYTES, max);
+  private take(max: number, reply: ReplyCell): number {
+    const out = replyPayload(reply, max);
     let count = 0;
     while (count < max && this.chunks.length > 0) {
       const chunk = this.chunks[0]!;

@@ -1,0 +1,149 @@
+/**
+ * Who owns a program's host descriptors, and the protocol around them. Every host fd a program's
+ * descriptor table holds is opened and closed by the coordinator (the main JS thread), which lives
+ * as long as the program:
+ * - a worker's own fds die with the worker (Node closes them when it exits), and pool workers come
+ *   and go while the program runs, so they must not own what the shared table refers to;
+ * - the program's end closes exactly the host fds it opened (`owned`), never the caller's stdio fds
+ *   and never another program's.
+ *
+ * The protocol (worker -> coordinator messages; the worker holds a reference on the directory's
+ * handle for the whole request, so its host fd stays open):
+ * - `path-open`: the coordinator walks the path below the directory (path-walk.ts), opens the final
+ *   component, adds the host fd to the program's `owned` set and answers it through a reply cell
+ *   (or `-errno`; `-WOULD_BLOCK` for a FIFO with no reader yet, which the worker retries after a nap).
+ * - `fd-close`: the last user of a closed descriptor hands its host fd back; the coordinator closes
+ *   it if the program owns it. No reply: nothing can use that descriptor any more.
+ */
+import { closeSync, constants, fstatSync, openSync, realpathSync, statSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import { InvalidOptionError } from '../errors.js';
+import type { WasiOptions } from '../options.js';
+import { answerReply, awaitReply, createReplyCell, type ReplyCell } from '../reply-cell.js';
+import { Errno, Fdflags, Filetype, errnoOf } from './constants.js';
+import { FdTable, MAX_FDS, type Released } from './fd-table.js';
+import { FOLLOW, below, isSymlink, pathWalkSupported, walkPath } from './path-walk.js';
+import { filetypeOf } from './preview1.js';
+
+export type FdRequest =
+  | { type: 'path-open'; dirFd: number; path: string; follow: boolean; flags: number; reply: ReplyCell }
+  | { type: 'fd-close'; hostFd: number };
+
+/** The answer to `path-open` for a FIFO whose other end is not open yet (the host's ENXIO). */
+export const WOULD_BLOCK = -1_000_000;
+
+/** What a worker's WASI asks of the owner. */
+export interface FdOwnerClient {
+  /** Opens `path` below the open directory `dirFd`; returns the host fd, or a negative errno / WOULD_BLOCK. */
+  openBelow(dirFd: number, path: string, follow: boolean, flags: number): number;
+  /** Hands back a host fd that no descriptor refers to any more. */
+  release(released: Released): void;
+}
+
+export function fdOwnerVia(post: (request: FdRequest) => void): FdOwnerClient {
+  return {
+    openBelow(dirFd, path, follow, flags) {
+      const reply = createReplyCell();
+      post({ type: 'path-open', dirFd, path, follow, flags, reply });
+      return awaitReply(reply);
+    },
+    release({ hostFd, owned }) {
+      if (owned) post({ type: 'fd-close', hostFd });
+    },
+  };
+}
+
+/** The coordinator's side of one program's WASI. */
+export interface ProgramWasi {
+  table: FdTable;
+  /** The guest names of the preopens, fd 3 on. */
+  preopens: string[];
+  /** Every host fd opened for this program and not closed yet. */
+  owned: Set<number>;
+}
+
+/**
+ * Installs fds 0-2 (the process's stdio, or the caller's fds: never closed by the library) and one fd
+ * per preopen from 3 (opened here, owned by the program).
+ */
+export function createProgramWasi(options: WasiOptions): ProgramWasi {
+  const owned = new Set<number>();
+  const table = FdTable.create((released) => closeOwned(program, released.hostFd));
+  const program: ProgramWasi = { table, preopens: [], owned };
+  const stdio = [options.stdin ?? 0, options.stdout ?? 1, options.stderr ?? 2];
+  stdio.forEach((hostFd, fd) => {
+    let filetype: number = Filetype.UNKNOWN;
+    try {
+      filetype = filetypeOf(fstatSync(hostFd));
+    } catch {
+      /* a closed stdio fd: calls on it fail with the host's error */
+    }
+    // Like node:wasi, stdout and stderr report APPEND.
+    table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, tty: isatty(hostFd), owned: false });
+  });
+  const preopens = Object.entries(options.preopens ?? {});
+  if (preopens.length > 0 && !pathWalkSupported) {
+    throw new InvalidOptionError(
+      `wasiOptions.preopens: the shared WASI's sandbox needs Linux (/proc/self/fd) and this is ${process.platform}; ` +
+        "run without preopens, or choose wasiImplementation: 'node', which is no sandbox",
+    );
+  }
+  for (const [guest, hostPath] of preopens) {
+    try {
+      if (program.preopens.length + 3 >= MAX_FDS) throw new Error(`too many preopens: at most ${MAX_FDS - 3}`);
+      const host = realpathSync(hostPath);
+      if (!statSync(host).isDirectory()) throw new Error('not a directory');
+      const hostFd = openSync(host, constants.O_RDONLY | constants.O_DIRECTORY);
+      owned.add(hostFd);
+      table.install(3 + program.preopens.length, { hostFd, filetype: Filetype.DIRECTORY, fdflags: 0, preopen: program.preopens.length, tty: false, owned: true });
+      program.preopens.push(guest);
+    } catch (error) {
+      closeProgramWasi(program);
+      throw new InvalidOptionError(`wasiOptions.preopens["${guest}"]: "${hostPath}" cannot be used as a directory (${(error as Error).message})`);
+    }
+  }
+  return program;
+}
+
+/**
+ * Serves `path-open`: walks `path` below `dirFd` without ever letting the host follow a symlink, and
+ * opens the final component with O_NOFOLLOW. Every open is non-blocking, so that a FIFO (which the
+ * program may put there at any moment, even by a hard link) never blocks this thread; reads and
+ * writes that would block wait in the worker instead.
+ */
+export function openBelow(program: ProgramWasi, request: Extract<FdRequest, { type: 'path-open' }>): number {
+  const { dirFd, path, follow, flags } = request;
+  let hostFd = -1;
+  let wouldBlock = false;
+  const errno = walkPath(dirFd, path, follow, (parent, name, mustBeDirectory) => {
+    const finalFlags = flags | constants.O_NOFOLLOW | constants.O_NONBLOCK | (mustBeDirectory ? constants.O_DIRECTORY : 0);
+    try {
+      hostFd = openSync(below(parent, name), finalFlags, 0o666);
+      return Errno.SUCCESS;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENXIO') wouldBlock = true;
+      // A symlink answers ELOOP under O_NOFOLLOW (ENOTDIR with O_DIRECTORY): follow it ourselves.
+      if (follow && (code === 'ELOOP' || code === 'ENOTDIR') && isSymlink(parent, name)) return FOLLOW;
+      return errnoOf(error);
+    }
+  });
+  if (errno !== Errno.SUCCESS) return wouldBlock ? WOULD_BLOCK : -errno;
+  program.owned.add(hostFd);
+  return hostFd;
+}
+
+/** Closes `hostFd` if this program opened it and has not closed it yet. */
+export function closeOwned(program: ProgramWasi, hostFd: number): void {
+  if (!program.owned.delete(hostFd)) return;
+  try {
+    closeSync(hostFd);
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Closes every host fd the program still owns; its threads have all ended. */
+export function closeProgramWasi(program: ProgramWasi): void {
+  for (const hostFd of [...program.owned]) closeOwned(program, hostFd);
+}
