@@ -14,6 +14,8 @@ export const Errno = {
 
 /** The WASI errno for a Node.js system error (`error.code` is `'ENOENT'` and the like). */
 export function errnoOf(error: unknown): number {
+  // A view of the wasm memory out of its bounds: a pointer or length the program passed.
+  if (error instanceof RangeError) return Errno.FAULT;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('E')) {
     const name = code.slice(1) as keyof typeof Errno;
