@@ -143,7 +143,8 @@ export function closeOwned(program: ProgramWasi, hostFd: number): void {
   }
 }
 
-/** Closes every host fd the program still owns; its threads have all ended. */
+/** Closes every host fd the program still owns, and recycles its table; its threads have all ended. */
 export function closeProgramWasi(program: ProgramWasi): void {
   for (const hostFd of [...program.owned]) closeOwned(program, hostFd);
+  program.table.recycle();
 }

@@ -30,6 +30,11 @@ const MAP_RESERVED = -1;
 
 export const MAX_FDS = 1024;
 const MAX_HANDLES = MAX_FDS;
+const TABLE_BYTES = (MAX_HANDLES * HANDLE_WORDS + MAX_FDS) * 4;
+
+/** Buffers of ended programs' tables, for the next programs of this process (see `recycle`). */
+const spareBuffers: SharedArrayBuffer[] = [];
+const MAX_SPARE_BUFFERS = 16;
 
 export interface FdEntry {
   hostFd: number;
@@ -61,6 +66,7 @@ export class FdTable {
   private readonly map: Int32Array;
   private readonly words: Int32Array;
   private readonly positions: BigInt64Array;
+  private recycled = false;
 
   /** `closeHost` is called (in the thread that let go last) for each host fd that nothing uses any more. */
   constructor(
@@ -73,7 +79,21 @@ export class FdTable {
   }
 
   static create(closeHost: CloseHost): FdTable {
-    return new FdTable(new SharedArrayBuffer((MAX_HANDLES * HANDLE_WORDS + MAX_FDS) * 4), closeHost);
+    return new FdTable(spareBuffers.pop() ?? new SharedArrayBuffer(TABLE_BYTES), closeHost);
+  }
+
+  /**
+   * Gives the table's buffer back for the next program, once no thread of this one can touch it
+   * (all its workers have ended). A fresh 45 KB SharedArrayBuffer per program, shared with workers
+   * that are then terminated, made the process's malloc heap grow by ~20 KB a program (measured:
+   * 1,000 programs, +8-20 MB); reused buffers keep it flat.
+   */
+  recycle(): void {
+    if (this.recycled) return;
+    this.recycled = true;
+    if (spareBuffers.length >= MAX_SPARE_BUFFERS) return;
+    new Int32Array(this.buffer).fill(0);
+    spareBuffers.push(this.buffer);
   }
 
   private base(handle: number): number {
