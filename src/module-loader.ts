@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError, ModuleRequirementError, WasmLoadError } from './errors.js';
-import { DEFAULTS, type MemorySetting, type WasiMainConfig } from './options.js';
+import { DEFAULTS, LIMITS, type MemorySetting, type WasiMainConfig } from './options.js';
 import { readMemoryImport, type MemoryImport } from './wasm-binary.js';
 
 /** What the coordinator needs to know about the program before any worker starts. */
@@ -24,14 +25,47 @@ async function readSource(source: NonNullable<WasiMainConfig['wasmFile']>): Prom
   if (ArrayBuffer.isView(source)) {
     return { bytes: new Uint8Array(source.buffer, source.byteOffset, source.byteLength), label: 'the wasmFile buffer' };
   }
+  if (source instanceof URL && source.protocol !== 'file:') {
+    throw new InvalidOptionError(`wasmFile must be a path, a file: URL or bytes; ${source.protocol} URLs are not fetched (got ${source.href})`);
+  }
   const path = source instanceof URL ? fileURLToPath(source) : source;
   if (typeof path !== 'string' || path === '') {
     throw new InvalidOptionError('wasmFile must be a path, a file URL or a buffer');
   }
+  return { bytes: await readWasmFile(path), label: `wasm file "${path}"` };
+}
+
+/**
+ * Reads a wasm file: a regular file of at most LIMITS.wasmBytes. A device (`/dev/zero`), a FIFO or a
+ * directory is refused before anything is read, and a file that grows while it is read is cut off
+ * at the limit rather than read without end.
+ */
+async function readWasmFile(path: string): Promise<Uint8Array> {
+  const fail = (why: string, cause?: unknown) => new WasmLoadError(`cannot read wasm file "${path}": ${why}`, cause);
+  let file;
   try {
-    return { bytes: await readFile(path), label: `wasm file "${path}"` };
+    // Non-blocking: opening a FIFO must not wait for a writer.
+    file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    throw new WasmLoadError(`cannot read wasm file "${path}": ${(error as Error).message}`, error);
+    throw fail((error as Error).message, error);
+  }
+  try {
+    const stats = await file.stat();
+    if (!stats.isFile()) throw fail('not a regular file');
+    if (stats.size > LIMITS.wasmBytes) throw fail(`${stats.size} bytes, more than the ${LIMITS.wasmBytes} a wasm module may have`);
+    const bytes = new Uint8Array(stats.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const { bytesRead } = await file.read(bytes, filled, bytes.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return bytes.subarray(0, filled);
+  } catch (error) {
+    if (error instanceof WasmLoadError) throw error;
+    throw fail((error as Error).message, error);
+  } finally {
+    await file.close();
   }
 }
 

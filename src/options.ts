@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, fstatSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
@@ -55,8 +55,14 @@ export const DEFAULTS = {
   wasiVersion: 'preview1',
 } as const;
 
-/** Hard ceilings that keep a typo from starting thousands of workers. */
-const LIMITS = { poolSize: 1024, maxThreads: 4096, memoryPages: 65536 } as const;
+/** Hard ceilings that keep a typo from starting thousands of workers, or a wrong path from reading without end. */
+export const LIMITS = {
+  poolSize: 1024,
+  maxThreads: 4096,
+  memoryPages: 65536,
+  /** V8's own limit on the size of a wasm module (1 GiB). */
+  wasmBytes: 1024 ** 3,
+} as const;
 
 export interface ResolvedConfig {
   entryFile: string;
@@ -81,6 +87,51 @@ function scriptPath(value: unknown, option: string): string {
     throw new InvalidOptionError(`${option} "${value}" cannot be read: give the path of an existing JS file`);
   }
   return value;
+}
+
+/** A string the program will see as a C string: a NUL inside would silently cut it. */
+function cString(value: unknown, option: string): string {
+  if (typeof value !== 'string') throw new InvalidOptionError(`${option} must be a string, got ${typeof value}`);
+  if (value.includes('\0')) throw new InvalidOptionError(`${option} contains a NUL character, which the program would see as the end of the string`);
+  return value;
+}
+
+function checkWasiStrings(wasiOptions: WasiOptions): void {
+  const { args, env, preopens } = wasiOptions;
+  if (args !== undefined) {
+    if (!Array.isArray(args)) throw new InvalidOptionError(`wasiOptions.args must be an array of strings, got ${typeof args}`);
+    args.forEach((arg, i) => cString(arg, `wasiOptions.args[${i}]`));
+  }
+  if (env !== undefined) {
+    if (env === null || typeof env !== 'object' || Array.isArray(env)) throw new InvalidOptionError('wasiOptions.env must be an object of strings');
+    for (const [key, value] of Object.entries(env)) {
+      cString(key, 'a wasiOptions.env name');
+      if (key === '' || key.includes('=')) throw new InvalidOptionError(`wasiOptions.env name "${key}" must be non-empty and without "="`);
+      cString(value, `wasiOptions.env["${key}"]`);
+    }
+  }
+  if (preopens !== undefined) {
+    if (preopens === null || typeof preopens !== 'object' || Array.isArray(preopens)) {
+      throw new InvalidOptionError('wasiOptions.preopens must be an object { guestPath: hostDirectory }');
+    }
+    for (const [guest, host] of Object.entries(preopens)) {
+      cString(guest, 'a wasiOptions.preopens guest path');
+      cString(host, `wasiOptions.preopens["${guest}"]`);
+    }
+  }
+}
+
+/** A stdio fd must be a descriptor that is open in this process now. */
+function checkStdioFd(value: unknown, option: string): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0x7fffffff) {
+    throw new InvalidOptionError(`${option} must be a file descriptor (a whole number), got ${JSON.stringify(value)}`);
+  }
+  try {
+    fstatSync(value);
+  } catch {
+    throw new InvalidOptionError(`${option} is ${value}, which is not an open file descriptor of this process`);
+  }
 }
 
 function wholeNumber(value: unknown, option: string, min: number, max: number): number {
@@ -130,6 +181,8 @@ export function resolveConfig(config: WasiMainConfig): ResolvedConfig {
 
   const wasiOptions = config.wasiOptions ?? {};
   if (wasiOptions === null || typeof wasiOptions !== 'object') throw new InvalidOptionError('wasiOptions must be an object');
+  checkWasiStrings(wasiOptions);
+  for (const key of ['stdin', 'stdout', 'stderr'] as const) checkStdioFd(wasiOptions[key], `wasiOptions.${key}`);
   const version = wasiOptions.version ?? DEFAULTS.wasiVersion;
   if (version !== 'preview1' && version !== 'unstable') {
     throw new InvalidOptionError(`wasiOptions.version must be 'preview1' or 'unstable', got ${String(version)}`);

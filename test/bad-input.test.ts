@@ -36,6 +36,12 @@ describe('bad input', () => {
     expect(error.message).toMatch(/cannot read wasm file "\/nonexistent\/prog.wasm": ENOENT/);
   });
 
+  it.each(['/dev/zero', '/tmp'])('refuses %s as a wasm file before reading it (not a regular file)', async (path) => {
+    const error = await rejection(base({ wasmFile: path }));
+    expect(error).toBeInstanceOf(WasmLoadError);
+    expect(error.message).toBe(`cannot read wasm file "${path}": not a regular file`);
+  });
+
   it('names a file that is not WebAssembly', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'wtw-')), 'not.wasm');
     writeFileSync(path, 'hello, not wasm');
@@ -101,6 +107,19 @@ describe('bad input', () => {
     [{ poolSize: 8, maxThreads: 4 }, /poolSize \(8\) cannot exceed maxThreads \(4\)/],
     [{ namespace: '' }, /namespace must be a non-empty string/],
     [{ wasiOptions: { version: 'preview2' as 'preview1' } }, /wasiOptions.version/],
+    [{ wasiOptions: { args: 'abc' as unknown as string[] } }, /wasiOptions.args must be an array of strings/],
+    [{ wasiOptions: { args: ['ok', 'cut\0here'] } }, /wasiOptions.args\[1\] contains a NUL character/],
+    [{ wasiOptions: { args: ['ok', 7 as unknown as string] } }, /wasiOptions.args\[1\] must be a string/],
+    [{ wasiOptions: { env: { 'A=B': 'x' } } }, /wasiOptions.env name "A=B" must be non-empty and without "="/],
+    [{ wasiOptions: { env: { 'A\0B': 'x' } } }, /wasiOptions.env name contains a NUL/],
+    [{ wasiOptions: { env: { A: 'x\0y' } } }, /wasiOptions.env\["A"\] contains a NUL/],
+    [{ wasiOptions: { env: { A: 1 as unknown as string } } }, /wasiOptions.env\["A"\] must be a string/],
+    [{ wasiOptions: { stdout: -1 } }, /wasiOptions.stdout must be a file descriptor/],
+    [{ wasiOptions: { stdout: 9999 } }, /wasiOptions.stdout is 9999, which is not an open file descriptor/],
+    [{ wasiOptions: { stdout: 'abc' as unknown as number } }, /wasiOptions.stdout must be a file descriptor/],
+    [{ wasiOptions: { stderr: 1.5 } }, /wasiOptions.stderr must be a file descriptor/],
+    [{ wasiOptions: { preopens: { '/d': 5 as unknown as string } } }, /wasiOptions.preopens\["\/d"\] must be a string/],
+    [{ wasmFile: new URL('http://example.invalid/prog.wasm') }, /http: URLs are not fetched/],
   ])('refuses the option %o', async (options, message) => {
     const error = await rejection(base(options));
     expect(error).toBeInstanceOf(InvalidOptionError);
