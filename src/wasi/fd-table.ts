@@ -256,8 +256,9 @@ export class FdTable {
       // `to` names the moving handle first (for a moment both names do), then `from` lets go of it.
       if (Atomics.compareExchange(this.map, to, replaced, moving) !== replaced) continue;
       if (Atomics.compareExchange(this.map, from, moving, MAP_FREE) !== moving) {
-        // `from` was closed meanwhile: put `to` back as it was, if nobody touched it either.
-        Atomics.compareExchange(this.map, to, moving, replaced);
+        // `from` was closed meanwhile: put `to` back as it was, if nobody touched it either; if
+        // someone closed `to` meanwhile, nothing names `to`'s old handle any more: close it too.
+        if (Atomics.compareExchange(this.map, to, moving, replaced) !== moving) this.markClosing(replaced - 1);
         return false;
       }
       this.markClosing(replaced - 1);
