@@ -34,6 +34,13 @@ export const Header = {
   ClaimWatch: 13,
   /** 1 once the main entry returned with destroyWhenEnd false: the last thread to return must say so. */
   LastThreadWatch: 14,
+  /**
+   * 1 once the wasm main thread's instance exists. Every other instance waits for it before it is
+   * instantiated: with shared memory, wasm-ld's start function (`__wasm_init_memory`) gives the
+   * main thread's TLS to whichever instance runs it first, and the main thread never runs
+   * `wasi_thread_start` to set its own.
+   */
+  MainInstantiated: 15,
   WarmSpawns: 6,
   ColdSpawns: 7,
   FailedSpawns: 8,
@@ -44,7 +51,7 @@ export const Header = {
   /** Bumped whenever a worker whose thread returned parks again: tells the coordinator demand is being met. */
   Returns: 12,
 } as const;
-const HEADER_WORDS = 16;
+export const HEADER_WORDS = 16;
 
 /** Each ring cell is `[sequence, slot index]`. */
 const CELL_WORDS = 2;
@@ -242,6 +249,17 @@ export class SharedControl {
     Atomics.store(this.words, base + SLOT_ARG, startArg);
     Atomics.store(this.words, base, SlotState.Assigned);
     Atomics.notify(this.words, base, 1);
+  }
+
+  /** The main thread's worker: its instance exists, the others may be instantiated now. */
+  markMainInstantiated(): void {
+    Atomics.store(this.words, Header.MainInstantiated, 1);
+    Atomics.notify(this.words, Header.MainInstantiated);
+  }
+
+  /** Any other worker: waits (terminably) until the main thread's instance exists. */
+  awaitMainInstantiated(): void {
+    while (Atomics.load(this.words, Header.MainInstantiated) === 0) Atomics.wait(this.words, Header.MainInstantiated, 0);
   }
 
   /** Parks the worker of `slot` until a thread is assigned; read it with `assignedTid`/`assignedStartArg`. */

@@ -70,7 +70,9 @@ export async function initWasiWorker(configFunc?: WorkerConfigFunction): Promise
     const onExit = (code: number) => post({ type: 'exit', tid: tidOfThisWorker.current, code });
     const imports: WebAssembly.Imports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
+    if (boot.role !== 'main') control.awaitMainInstantiated();
     instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
+    if (boot.role === 'main') control.markMainInstantiated();
     memory ??= instance.exports.memory as WebAssembly.Memory | undefined;
     // A custom WASI that the user starts (or not) is left to the user.
     if (!config.wasi && memory) bindMemory(wasi, memory);

@@ -141,6 +141,15 @@ describe(`the Liftoff atomic-wait bug (expected on this Node: ${liftoffBugExpect
   });
 });
 
+describe('wasi-libc programs', () => {
+  it("instantiates the main thread's instance first, so wasm-ld's start function gives it the main TLS (8 programs, pool 4)", async () => {
+    // Before the fix most programs exited 1 (8 of 10 runs with pool 8): a pool worker's instance
+    // ran the start function first.
+    const run = await runHost(Array.from({ length: 8 }, () => ({ fixture: 'start_order', poolSize: 4 })));
+    expect(run.results.map((r) => r.exitCode)).toEqual(Array(8).fill(0));
+  });
+});
+
 describe('output', () => {
   it('keeps stdout blocking: a slow reader loses nothing written by two threads at once', async () => {
     const run = await runProgram({ fixture: 'flood', args: ['5000'] }, { readerPauseMs: 500 });

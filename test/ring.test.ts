@@ -1,8 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { Header, MAX_TID, SharedControl, SlotState, controlBufferBytes, layoutFor } from '../src/ring.js';
+import { HEADER_WORDS, Header, MAX_TID, SharedControl, SlotState, controlBufferBytes, layoutFor } from '../src/ring.js';
 
 describe('SharedControl ring', () => {
+  it('gives every header word its own index inside the header', () => {
+    const indices = Object.values(Header);
+    expect(new Set(indices).size).toBe(indices.length);
+    for (const index of indices) expect(index >= 0 && index < HEADER_WORDS).toBe(true);
+  });
+
   it('rounds the ring up to a power of two that holds every slot', () => {
     expect(layoutFor(1)).toEqual({ ringCapacity: 1, slotCount: 1 });
     expect(layoutFor(5)).toEqual({ ringCapacity: 8, slotCount: 5 });
