@@ -1,5 +1,6 @@
 import { accessSync, constants, fstatSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
 
@@ -77,16 +78,21 @@ export interface ResolvedConfig {
 }
 
 function scriptPath(value: unknown, option: string): string {
-  if (value instanceof URL) value = fileURLToPath(value);
+  if (value instanceof URL) {
+    if (value.protocol !== 'file:') throw new InvalidOptionError(`${option} must be a path or a file: URL, got ${value.href}`);
+    value = fileURLToPath(value);
+  }
   if (typeof value !== 'string' || value === '') {
     throw new InvalidOptionError(`${option} is required: the JS file the worker runs (it calls initWasiWorker())`);
   }
+  // Node's Worker takes only absolute paths (or ./-relative ones): a relative path is the caller's, from the cwd.
+  const path = resolve(value);
   try {
-    accessSync(value, constants.R_OK);
+    accessSync(path, constants.R_OK);
   } catch {
     throw new InvalidOptionError(`${option} "${value}" cannot be read: give the path of an existing JS file`);
   }
-  return value;
+  return path;
 }
 
 /** A string the program will see as a C string: a NUL inside would silently cut it. */

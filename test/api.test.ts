@@ -1,4 +1,5 @@
 // The handle API in this process: the library's ready-made worker script, and destroy().
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ProgramDestroyedError, startWasiMain } from '../src/index.js';
@@ -12,6 +13,11 @@ describe('program handle', () => {
     expect(await program.exited).toBe(0);
     expect(program.stats()).toMatchObject({ warmSpawns: 1, coldSpawns: 0 });
     expect(program.liveWorkers).toBe(0);
+  });
+
+  it('takes an entryFile relative to the current directory', async () => {
+    const program = await startWasiMain({ entryFile: relative(process.cwd(), libraryWorker), wasmFile: fixture('abi'), poolSize: 1 });
+    expect(await program.exited).toBe(0);
   });
 
   it('destroy() ends every worker while threads run, and exited rejects', async () => {

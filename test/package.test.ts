@@ -1,9 +1,9 @@
 // The package as users get it: `npm pack`, installed into an empty project, used through its bin
 // and its exports (the library and the ready-made worker script).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture, runNode } from '../fixtures/run-host.js';
@@ -25,6 +25,32 @@ describe('the packed package', () => {
     expect(result.stdout).toBe('counter=1000 expected=1000\n');
     expect(result.status).toBe(0);
     expect(npm(['exec', '--offline', '--', 'wasi-threads-wrapper', '--version'], project).trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('loads through require() too (a CommonJS user file), on every supported Node line', async () => {
+    writeFileSync(
+      join(project, 'main.cjs'),
+      `const { initWasiMain, WasiThreadsError } = require('wasi-threads-wrapper');
+       const entryFile = require.resolve('wasi-threads-wrapper/worker');
+       if (typeof WasiThreadsError !== 'function') throw new Error('no WasiThreadsError export');
+       initWasiMain({ entryFile, wasmFile: ${JSON.stringify(fixture('nested'))}, wasiOptions: { args: ['nested', '2'] } })
+         .then((code) => { process.exitCode = code; });`,
+    );
+    const result = await runNode([join(project, 'main.cjs')]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('nodes=7 expected=7\n');
+    expect(result.status).toBe(0);
+  });
+
+  it('ships its LICENSE, and the sources its source maps point to', () => {
+    const installed = join(project, 'node_modules', 'wasi-threads-wrapper');
+    expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
+    const maps = readdirSync(join(installed, 'dist'), { recursive: true }).map(String).filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(10);
+    for (const map of maps) {
+      const { sources } = JSON.parse(readFileSync(join(installed, 'dist', map), 'utf8')) as { sources: string[] };
+      for (const source of sources) expect(existsSync(join(installed, 'dist', dirname(map), source)), `${map} -> ${source}`).toBe(true);
+    }
   });
 
   it('runs a program from a user file through the exports, with the ready-made worker script', async () => {
