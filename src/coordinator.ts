@@ -42,6 +42,16 @@ export interface ProgramStats {
  */
 const REFILL_DELAY_MS = 5;
 
+/** How long a cold spawn that finds every slot held waits for a retiring worker to free one. */
+const COLD_SLOT_WAIT_MS = 50;
+
+interface WaitingColdSpawn {
+  tid: number;
+  startArg: number;
+  reply: Int32Array;
+  timer: NodeJS.Timeout;
+}
+
 interface WorkerInfo {
   role: ThreadRole;
   slot: number;
@@ -82,6 +92,7 @@ export class Program {
   private workersCreated = 0;
   private initialPoolPending: number;
   private refillTimer: NodeJS.Timeout | undefined;
+  private waitingColdSpawns: WaitingColdSpawn[] = [];
   private mainExitCode: number | undefined;
   private outcome: Outcome | undefined;
   private settle!: { resolve: (code: number) => void; reject: (error: Error) => void };
@@ -96,8 +107,10 @@ export class Program {
     }
     this.namespace = config.namespace;
     this.wasi = config.wasiImplementation === 'shared' ? createProgramWasi(config.wasiOptions) : undefined;
-    // Slots for every thread that may live at once, plus a full idle pool beside them.
-    const slotCount = config.maxThreads + config.poolSize;
+    // Slots for every thread that may live at once, a full idle pool beside them, and as many again
+    // for workers whose thread has returned and who are on their way back or out (a retiring
+    // worker holds its slot until its message is handled here).
+    const slotCount = 2 * config.maxThreads + config.poolSize;
     this.control = SharedControl.create(slotCount);
     this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
     this.initialPoolPending = config.poolSize;
@@ -229,6 +242,7 @@ export class Program {
         info.retiring = true;
         this.freeSlots.push(message.slot);
         void worker.terminate();
+        this.serveWaitingColdSpawn();
         break;
       case 'fatal':
         void this.finish({ error: rebuildError(message.error, `the worker of ${this.describe(info)}`) });
@@ -248,13 +262,27 @@ export class Program {
 
   private coldSpawn(tid: number, startArg: number, reply: Int32Array): void {
     const slot = this.freeSlots.pop();
-    if (slot === undefined) {
-      Atomics.store(reply, 0, -EAGAIN);
-      Atomics.notify(reply, 0);
+    if (slot !== undefined) {
+      this.control.assign(slot, tid, startArg);
+      this.startWorker('thread', slot, reply);
       return;
     }
-    this.control.assign(slot, tid, startArg);
-    this.startWorker('thread', slot, reply);
+    // Every slot is held, some by workers whose retirement is on its way here: wait a little for one.
+    const waiting = { tid, startArg, reply, timer: setTimeout(() => this.refuseColdSpawn(waiting), COLD_SLOT_WAIT_MS) };
+    this.waitingColdSpawns.push(waiting);
+  }
+
+  private serveWaitingColdSpawn(): void {
+    const waiting = this.waitingColdSpawns.shift();
+    if (!waiting) return;
+    clearTimeout(waiting.timer);
+    this.coldSpawn(waiting.tid, waiting.startArg, waiting.reply);
+  }
+
+  private refuseColdSpawn(waiting: WaitingColdSpawn): void {
+    this.waitingColdSpawns = this.waitingColdSpawns.filter((w) => w !== waiting);
+    Atomics.store(waiting.reply, 0, -EAGAIN);
+    Atomics.notify(waiting.reply, 0);
   }
 
   private markPoolReady(): void {
@@ -321,6 +349,8 @@ export class Program {
     // keeps this program (its memory reserves gigabytes of address space) reachable for good.
     this.control.signalCoordinator();
     clearTimeout(this.refillTimer);
+    for (const waiting of this.waitingColdSpawns) clearTimeout(waiting.timer);
+    this.waitingColdSpawns = [];
     await Promise.all([...this.workers.keys()].map((worker) => worker.terminate()));
     // Every thread is gone now, also one whose wasm had returned (and been joined) but whose worker
     // had not yet counted it out when the end came.

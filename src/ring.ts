@@ -132,6 +132,28 @@ export class SharedControl {
     return 0;
   }
 
+  /**
+   * Like `incrementBelow`, but waits up to `graceMs` for the word to drop below `limit` (whoever
+   * lowers it uses `decrementAndNotify`). Returns the new value, or 0 when it stayed at the limit.
+   */
+  incrementBelowWithin(word: number, limit: number, graceMs: number): number {
+    const deadline = performance.now() + graceMs;
+    for (;;) {
+      const seen = Atomics.load(this.words, word);
+      const incremented = this.incrementBelow(word, limit);
+      const remaining = deadline - performance.now();
+      if (incremented > 0 || remaining <= 0) return incremented;
+      Atomics.wait(this.words, word, seen, remaining);
+    }
+  }
+
+  /** Lowers `word` by one and wakes a thread waiting in `incrementBelowWithin`; returns the old value. */
+  decrementAndNotify(word: number): number {
+    const previous = Atomics.sub(this.words, word, 1);
+    Atomics.notify(this.words, word, 1);
+    return previous;
+  }
+
   raiseTo(word: number, value: number): void {
     let current = Atomics.load(this.words, word);
     while (current < value) {

@@ -9,13 +9,23 @@ export const EAGAIN = 6;
 
 /** How long a spawn waits for a returning thread's worker before it starts a new one. */
 const RETURN_GRACE_MS = 2;
+/**
+ * How long a spawn at the maxThreads limit waits for a live thread to be counted out. A thread the
+ * caller has just joined has woken the joiner from inside its wasm and is counted until its worker
+ * is back, a moment later (longer on a loaded machine). A spawn past a real limit fails this late.
+ */
+const LIMIT_GRACE_MS = 20;
 
 /** Asks the coordinator for a new worker and blocks until it runs `tid` (or returns a negative errno). */
 export type ColdSpawn = (tid: number, startArg: number) => number;
 
 export function createThreadSpawn(control: SharedControl, maxThreads: number, coldSpawn: ColdSpawn): (startArg: number) => number {
   return function threadSpawn(startArg: number): number {
-    const live = control.load(Header.State) === ProgramState.Running ? control.incrementBelow(Header.LiveThreads, maxThreads) : 0;
+    const running = control.load(Header.State) === ProgramState.Running;
+    let live = running ? control.incrementBelow(Header.LiveThreads, maxThreads) : 0;
+    // At the limit: a thread the caller just joined has returned from its wasm but is counted until
+    // its worker is back, a moment later. Wait for that (briefly) rather than refuse the spawn.
+    if (live === 0 && running) live = control.incrementBelowWithin(Header.LiveThreads, maxThreads, LIMIT_GRACE_MS);
     if (live === 0) {
       control.add(Header.FailedSpawns, 1);
       return -EAGAIN;

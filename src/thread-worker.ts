@@ -141,7 +141,7 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
       control.add(Header.Returns, 1);
     }
     // Counted down only after the slot is back, so a spawn that passed the limit finds a worker.
-    if (control.add(Header.LiveThreads, -1) === 1 && control.load(Header.LastThreadWatch) === 1) control.signalCoordinator();
+    if (control.decrementAndNotify(Header.LiveThreads) === 1 && control.load(Header.LastThreadWatch) === 1) control.signalCoordinator();
     if (!parks) {
       post({ type: 'retire', slot: boot.slot });
       halt();

@@ -83,6 +83,17 @@ describe('threaded programs', () => {
     expect(run.stats).toMatchObject({ failedSpawns: 1, peakLiveThreads: 4 });
   });
 
+  it.each([
+    [2, 2],
+    [1, 1],
+  ])('refuses no spawn below the limit: 2,000 threads %i at a time with maxThreads %i', async (batch, maxThreads) => {
+    // A joined thread is counted until its worker is back; before the fix the next spawn failed
+    // (after 300-900 spawns at maxThreads 2, on the second at maxThreads 1).
+    const run = await runProgram({ fixture: 'short_threads', args: ['2000', String(batch)], maxThreads, poolSize: 1 });
+    expect(run.stdout).toBe('threads=2000 sum=1999000 expected=1999000\n');
+    expect(run.stats).toMatchObject({ failedSpawns: 0, peakLiveThreads: batch });
+  });
+
   it('passes tid and start_arg exactly as the ABI says', async () => {
     const run = await runProgram({ fixture: 'abi' });
     expect(run.exitCode).toBe(0); // 1: tid mismatch, 2: start_arg mismatch, 3: tid out of range
