@@ -1,36 +1,15 @@
 #!/usr/bin/env node
 /**
- * `wasi-threads-wrapper run [options] program.wasm [--] [program args...]`: runs a wasi-threads
- * program like `wasmtime run`, and exits with its exit code.
+ * `wasi-threads-wrapper [run] [options] program.wasm [--] [program args...]`: runs a wasi-threads
+ * program the way `wasmtime run` does (its flags for threads are accepted), and exits with the
+ * program's exit code. The flags and exit statuses are declared in cli-flags.ts.
  */
 import { readFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { EXIT, flagsTakingNextArg, inFlagTerms, parseArgsOptions, usageText } from './cli-flags.js';
 import { InvalidOptionError, ModuleRequirementError, ThreadTrapError, WasmLoadError, startWasiMain, type WasiProgram } from './index.js';
-
-/** Exit statuses besides the program's own code. */
-const EXIT = { usage: 2, failure: 1, trap: 134, interrupted: 130 } as const;
-
-const USAGE = `Usage: wasi-threads-wrapper run [options] <program.wasm> [--] [program args...]
-
-Runs a WebAssembly program built for wasi-threads (wasm32-wasip1-threads) on Node.js, with a warm
-pool of thread workers. Exits with the program's exit code.
-
-Options:
-  --pool N              idle workers kept ready for thread spawns (default 4)
-  --max-threads N       most threads alive at once; past it thread-spawn fails with EAGAIN (default 64)
-  --env KEY=VALUE       set an environment variable for the program (repeatable)
-  --dir HOST[::GUEST]   give the program the host directory HOST, seen as GUEST (repeatable)
-  --memory-max PAGES    maximum size of the shared memory, in 64 KiB pages
-  --invoke NAME         call the exported function NAME instead of _start
-  --wasi shared|node    the library's WASI, one descriptor table for all threads (default), or a
-                        node:wasi per thread
-  --stats               print spawn statistics to stderr at exit
-  -h, --help            print this help
-  -v, --version         print the version
-
-Exit status: the program's exit code; ${EXIT.trap} when a thread traps; ${EXIT.interrupted} on Ctrl-C;
-${EXIT.usage} for a usage error (bad option, unreadable file, not a wasi-threads program).`;
+import type { ProgramStats } from './coordinator.js';
 
 const say = (fd: number, text: string) => writeSync(fd, `${text}\n`);
 
@@ -49,23 +28,61 @@ function wholeNumber(value: string | undefined, option: string): number | undefi
   return Number(value);
 }
 
-function pairs(values: string[] | undefined, separator: string, option: string, form: string): [string, string][] {
-  return (values ?? []).map((value) => {
-    const at = value.indexOf(separator);
-    if (option === '--dir' && at < 0) return [value, value];
-    if (at <= 0) throw new UsageError(`${option} takes ${form}, got "${value}"`);
-    return [value.slice(0, at), value.slice(at + separator.length)];
-  });
+/** `--env NAME=VALUE`, or `--env NAME` for this process's own value (left out when it has none). */
+function environment(values: string[] | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const value of values ?? []) {
+    const at = value.indexOf('=');
+    if (at === 0 || value === '') throw new UsageError(`--env takes NAME[=VALUE], got "${value}"`);
+    if (at > 0) env[value.slice(0, at)] = value.slice(at + 1);
+    else if (process.env[value] !== undefined) env[value] = process.env[value]!;
+  }
+  return env;
 }
 
-function wasiChoice(value: string | undefined): 'shared' | 'node' | undefined {
-  if (value === undefined || value === 'shared' || value === 'node') return value;
-  throw new UsageError(`--wasi takes shared or node, got "${value}"`);
+function preopens(values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const value of values ?? []) {
+    const at = value.indexOf('::');
+    if (at === 0) throw new UsageError(`--dir takes HOST[::GUEST], got "${value}"`);
+    const [host, guest] = at < 0 ? [value, value] : [value.slice(0, at), value.slice(at + 2)];
+    out[guest] = host;
+  }
+  return out;
+}
+
+/** wasmtime's `-S threads`, `-S threads=y`, `-W threads`: threads are always on here. Anything else is refused by name. */
+const ON = new Set(['', 'y', 'yes', 'true', '1']);
+function wasmtimeKeys(values: string[], flag: string): void {
+  for (const key of values.flatMap((v) => v.split(','))) {
+    const [name, setting = ''] = key.split('=', 2) as [string, string?];
+    if (name === 'threads' && ON.has(setting)) continue;
+    if (name === 'threads') throw new UsageError(`${flag} threads=${setting}: threads cannot be turned off in wasi-threads-wrapper`);
+    throw new UsageError(`${flag} ${key}: not supported by wasi-threads-wrapper (it accepts ${flag} threads[=y] for wasmtime compatibility)`);
+  }
+}
+
+/** `--wasi shared|node` chooses the WASI; wasmtime's `-S`/`--wasi threads` is accepted alongside. */
+function wasiChoice(values: string[] | undefined): 'shared' | 'node' | undefined {
+  let choice: 'shared' | 'node' | undefined;
+  const wasmtime: string[] = [];
+  for (const value of values ?? []) {
+    if (value === 'shared' || value === 'node') choice = value;
+    else wasmtime.push(value);
+  }
+  wasmtimeKeys(wasmtime, '-S/--wasi');
+  return choice;
+}
+
+function statsFormat(value: string | undefined): 'json' | 'text' | undefined {
+  if (value === undefined || value === 'json' || value === 'text') return value;
+  throw new UsageError(`--stats takes json or text, got "${value}"`);
 }
 
 interface RunCommand {
   wasmFile: string;
   programArgs: string[];
+  argv0?: string;
   poolSize?: number;
   maxThreads?: number;
   env: Record<string, string>;
@@ -73,66 +90,62 @@ interface RunCommand {
   memoryMax?: number;
   invoke?: string;
   wasi?: 'shared' | 'node';
-  stats: boolean;
+  stats?: 'json' | 'text';
 }
 
-/** Options come before the program; everything after it (or after `--`) belongs to the program. */
+/**
+ * Splits the command line at the program path: our options before it, the program's arguments
+ * after it (their own `--flags` included). `--` before the program ends our options; a `--` right
+ * after the program path is dropped (`run prog.wasm -- args`). `--stats` alone means `--stats=json`.
+ */
+function splitArgv(argv: string[]): { ours: string[]; program: string[] } {
+  const takesValue = flagsTakingNextArg();
+  const ours: string[] = [];
+  let i = 0;
+  let optionsEnded = false;
+  for (; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!optionsEnded && arg === '--') {
+      optionsEnded = true;
+      continue;
+    }
+    if (!optionsEnded && arg.startsWith('-') && arg !== '-') {
+      ours.push(arg === '--stats' ? '--stats=json' : arg);
+      if (takesValue.has(arg) && i + 1 < argv.length) ours.push(argv[++i]!);
+      continue;
+    }
+    // `run` is optional (`wasi-threads-wrapper prog.wasm`), as in wasmtime.
+    if (ours.length === 0 && arg === 'run' && !optionsEnded) {
+      continue;
+    }
+    break;
+  }
+  const program = argv.slice(i);
+  if (program[1] === '--') program.splice(1, 1);
+  return { ours, program };
+}
+
 function parseCommand(argv: string[]): RunCommand | 'help' | 'version' {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    tokens: false,
-    options: {
-      pool: { type: 'string' },
-      'max-threads': { type: 'string' },
-      env: { type: 'string', multiple: true },
-      dir: { type: 'string', multiple: true },
-      'memory-max': { type: 'string' },
-      invoke: { type: 'string' },
-      wasi: { type: 'string' },
-      stats: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-      version: { type: 'boolean', short: 'v', default: false },
-    },
-  });
+  const { ours, program } = splitArgv(argv);
+  const { values } = parseArgs({ args: ours, allowPositionals: false, strict: true, options: parseArgsOptions() });
   if (values.help) return 'help';
   if (values.version) return 'version';
-  const [command, wasmFile, ...programArgs] = positionals;
-  if (command !== 'run') throw new UsageError(command === undefined ? 'missing command: use "run"' : `unknown command "${command}": use "run"`);
-  if (wasmFile === undefined) throw new UsageError('missing the program: wasi-threads-wrapper run <program.wasm>');
+  const [wasmFile, ...programArgs] = program;
+  if (wasmFile === undefined) throw new UsageError('missing the program: wasi-threads-wrapper [run] <program.wasm>');
+  wasmtimeKeys((values.wasm as string[] | undefined) ?? [], '-W/--wasm');
   return {
     wasmFile,
     programArgs,
-    poolSize: wholeNumber(values.pool, '--pool'),
-    maxThreads: wholeNumber(values['max-threads'], '--max-threads'),
-    env: Object.fromEntries(pairs(values.env, '=', '--env', 'KEY=VALUE')),
-    preopens: Object.fromEntries(pairs(values.dir, '::', '--dir', 'HOST[::GUEST]').map(([host, guest]) => [guest, host])),
-    memoryMax: wholeNumber(values['memory-max'], '--memory-max'),
-    invoke: values.invoke,
-    wasi: wasiChoice(values.wasi),
-    stats: values.stats,
+    argv0: values.argv0 as string | undefined,
+    poolSize: wholeNumber(values.pool as string | undefined, '--pool'),
+    maxThreads: wholeNumber(values['max-threads'] as string | undefined, '--max-threads'),
+    env: environment(values.env as string[] | undefined),
+    preopens: preopens(values.dir as string[] | undefined),
+    memoryMax: wholeNumber(values['memory-max'] as string | undefined, '--memory-max'),
+    invoke: values.invoke as string | undefined,
+    wasi: wasiChoice(values.wasi as string[] | undefined),
+    stats: statsFormat(values.stats as string | undefined),
   };
-}
-
-/** Splits at the program path, so that the program's own flags are not read as ours. */
-function splitArgv(argv: string[]): string[] {
-  const ownValued = new Set(['--pool', '--max-threads', '--env', '--dir', '--memory-max', '--invoke', '--wasi']);
-  const out: string[] = [];
-  let positionals = 0;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') return [...out, ...argv.slice(i)];
-    if (arg.startsWith('-')) {
-      out.push(arg);
-      if (ownValued.has(arg) && i + 1 < argv.length) out.push(argv[++i]!);
-      continue;
-    }
-    out.push(arg);
-    // After `run` and the program path, the rest is the program's, whatever it looks like.
-    if (++positionals === 2) return [...out, '--', ...argv.slice(i + 1)];
-  }
-  return out;
 }
 
 function version(): string {
@@ -140,23 +153,33 @@ function version(): string {
   return pkg.version;
 }
 
+function statsLine(stats: ProgramStats, format: 'json' | 'text'): string {
+  if (format === 'json') return JSON.stringify(stats);
+  return `wasi-threads-wrapper: ${stats.warmSpawns} warm spawns, ${stats.coldSpawns} cold, ${stats.failedSpawns} failed; at most ${stats.peakLiveThreads} threads alive; ${stats.workersCreated} workers started`;
+}
+
+/** The trap's message, then the wasm frames of its stack (the JS frames are the library's). */
+function describeTrap(error: ThreadTrapError): string {
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at .*wasm:\/\//.test(line));
+  return [`wasi-threads-wrapper: ${error.message}`, ...(frames.length > 0 ? ['wasm backtrace:', ...frames] : [])].join('\n');
+}
+
 async function run(command: RunCommand): Promise<number> {
-  const entryFile = fileURLToPath(new URL('./worker-entry.js', import.meta.url));
   let program: WasiProgram;
   try {
     program = await startWasiMain({
-      entryFile,
+      entryFile: fileURLToPath(new URL('./worker-entry.js', import.meta.url)),
       wasmFile: command.wasmFile,
       initMethod: command.invoke,
       wasiImplementation: command.wasi,
       poolSize: command.poolSize,
       maxThreads: command.maxThreads,
       memorySetting: command.memoryMax === undefined ? undefined : { maximum: command.memoryMax },
-      wasiOptions: { args: [command.wasmFile, ...command.programArgs], env: command.env, preopens: command.preopens },
+      wasiOptions: { args: [command.argv0 ?? command.wasmFile, ...command.programArgs], env: command.env, preopens: command.preopens },
     });
   } catch (error) {
     if (error instanceof WasmLoadError || error instanceof InvalidOptionError || error instanceof ModuleRequirementError) {
-      throw new UsageError(error.message, false);
+      throw new UsageError(inFlagTerms(error.message), false);
     }
     throw error;
   }
@@ -171,22 +194,22 @@ async function run(command: RunCommand): Promise<number> {
   } catch (error) {
     if (interrupted) return EXIT.interrupted;
     if (error instanceof ThreadTrapError) {
-      say(2, `wasi-threads-wrapper: ${error.message}`);
+      say(2, describeTrap(error));
       return EXIT.trap;
     }
-    say(2, `wasi-threads-wrapper: ${(error as Error).message}`);
-    return EXIT.failure;
+    say(2, `wasi-threads-wrapper: ${inFlagTerms((error as Error).message)}`);
+    return error instanceof ModuleRequirementError ? EXIT.usage : EXIT.failure;
   } finally {
     process.off('SIGINT', onInterrupt);
-    if (command.stats) say(2, `wasi-threads-wrapper stats: ${JSON.stringify(program.stats())}`);
+    if (command.stats) say(2, statsLine(program.stats(), command.stats));
   }
 }
 
 async function main(argv: string[]): Promise<number> {
   try {
-    const command = parseCommand(splitArgv(argv));
+    const command = parseCommand(argv);
     if (command === 'help') {
-      say(1, USAGE);
+      say(1, usageText());
       return 0;
     }
     if (command === 'version') {

@@ -4,7 +4,9 @@
 import './liftoff-workaround.js';
 import { Program } from './coordinator.js';
 import { loadProgram } from './module-loader.js';
+import { ModuleRequirementError } from './errors.js';
 import { resolveConfig, type WasiMainConfig } from './options.js';
+import { LIBRARY_WORKER, NO_START } from './thread-worker.js';
 
 export type { ProgramStats } from './coordinator.js';
 export type { MemorySetting, WasiMainConfig, WasiOptions } from './options.js';
@@ -42,6 +44,10 @@ export interface WasiProgram {
 export async function startWasiMain(config: WasiMainConfig): Promise<WasiProgram> {
   const resolved = resolveConfig(config);
   const loaded = await loadProgram({ ...config, initMethod: resolved.initMethod, memorySetting: resolved.memorySetting });
+  // The library's own worker script has no config function (no noWasiStart, no custom wasi), so
+  // a module without _start cannot run there: say so before any worker starts. Other entry
+  // files may configure it away; their workers report it as a ModuleRequirementError.
+  if (!loaded.hasStart && !resolved.initMethod && resolved.entryFile === LIBRARY_WORKER) throw new ModuleRequirementError(NO_START);
   // A program that cannot spawn gets no pool.
   const program = new Program({ ...resolved, poolSize: loaded.threaded ? resolved.poolSize : 0 }, loaded);
   program.start();

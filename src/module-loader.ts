@@ -10,6 +10,8 @@ export interface LoadedProgram {
   module: WebAssembly.Module;
   /** True when the module imports `wasi.thread-spawn`. */
   threaded: boolean;
+  /** True when the module exports `_start` (a WASI command). */
+  hasStart: boolean;
   /** Where the memory goes in the import object, if the module imports one. */
   memoryImport?: { module: string; name: string };
   /** The memory every thread shares; absent for a single-threaded module that has no shared memory import. */
@@ -124,7 +126,8 @@ export async function loadProgram(config: WasiMainConfig): Promise<LoadedProgram
   if (config.initMethod && !exports.has(config.initMethod)) {
     throw new ModuleRequirementError(`initMethod "${config.initMethod}" is not exported by the module`);
   }
-  if (!memoryEntry) return { module, threaded };
+  const hasStart = exports.has('_start');
+  if (!memoryEntry) return { module, threaded, hasStart };
 
   // A compiled module does not reveal its memory limits; bytes do.
   const declared = bytes ? readMemoryImport(bytes) : undefined;
@@ -133,6 +136,6 @@ export async function loadProgram(config: WasiMainConfig): Promise<LoadedProgram
   }
   const descriptor = chooseMemory(declared, config.memorySetting);
   const memoryImport = { module: memoryEntry.module, name: memoryEntry.name };
-  if (declared && !declared.shared) return { module, threaded, memoryImport, privateMemory: descriptor };
-  return { module, threaded, memoryImport, memory: new WebAssembly.Memory({ ...descriptor, shared: true }) };
+  if (declared && !declared.shared) return { module, threaded, hasStart, memoryImport, privateMemory: descriptor };
+  return { module, threaded, hasStart, memoryImport, memory: new WebAssembly.Memory({ ...descriptor, shared: true }) };
 }

@@ -2,6 +2,7 @@
  * The worker side: `initWasiWorker` instantiates the program in this worker and then either runs
  * the wasm main thread, or parks in the pool and runs every thread the ring hands this worker.
  */
+import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ModuleRequirementError, WasiThreadsError } from './errors.js';
 import { BOOT_KEY, errorInfo, type BootData, type ThreadRole, type WorkerMessage } from './protocol.js';
@@ -24,6 +25,11 @@ export interface WorkerConfig {
 export type WorkerConfigFunction = (namespace: string, role: ThreadRole) => WorkerConfig | void | Promise<WorkerConfig | void>;
 
 const MAIN_THREAD_ID = 0;
+
+/** The ready-made worker script (`wasi-threads-wrapper/worker`), which has no config function. */
+export const LIBRARY_WORKER = fileURLToPath(new URL('./worker-entry.js', import.meta.url));
+
+export const NO_START = 'the module exports no _start: set initMethod to the function that runs the program';
 
 function post(message: WorkerMessage): void {
   parentPort!.postMessage(message);
@@ -96,19 +102,23 @@ function instantiate(module: WebAssembly.Module, imports: WebAssembly.Imports): 
 }
 
 function runMainThread(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, config: WorkerConfig, wasi: WasiLike): void {
+  const exports = instance.exports as Record<string, unknown>;
+  if (!boot.initMethod && !config.noWasiStart && !config.wasi?.start && typeof exports._start !== 'function') {
+    // A module that cannot run as configured: not a trap of the program.
+    post({ type: 'fatal', error: errorInfo(new ModuleRequirementError(NO_START)) });
+    halt();
+  }
   post({ type: 'ready' });
   // The program starts once the warm pool is parked, so its first spawns are warm.
   while (control.load(Header.PoolReady) === 0) Atomics.wait(control.words, Header.PoolReady, 0);
   let code = 0;
   try {
-    const exports = instance.exports as Record<string, unknown>;
     if (boot.initMethod) {
       const result = (exports[boot.initMethod] as () => unknown)();
       if (typeof result === 'number') code = result;
     } else if (!config.noWasiStart) {
       if (config.wasi?.start) code = Number(config.wasi.start(instance) ?? 0);
-      else if (typeof exports._start === 'function') (exports._start as () => void)();
-      else throw new ModuleRequirementError('the module exports no _start: set initMethod to the function that runs the program');
+      else (exports._start as () => void)();
     }
   } catch (error) {
     reportAbnormalEnd(MAIN_THREAD_ID, error);

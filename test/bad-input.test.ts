@@ -1,4 +1,5 @@
 // Bad input gets a typed error that names the problem, before any worker could hang.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +84,27 @@ describe('bad input', () => {
     const error = await rejection(base({ wasmFile: fixture('no_thread_start') }));
     expect(error).toBeInstanceOf(ModuleRequirementError);
     expect(error.message).toMatch(/does not export wasi_thread_start/);
+  });
+
+  it('refuses a module without _start before any worker starts, with the ready-made worker script', () => {
+    // Through the built package, whose ready-made worker script is the one it knows.
+    const script = `
+      import { startWasiMain } from 'wasi-threads-wrapper';
+      import { fileURLToPath } from 'node:url';
+      const entryFile = fileURLToPath(import.meta.resolve('wasi-threads-wrapper/worker'));
+      startWasiMain({ entryFile, wasmFile: ${JSON.stringify(fixture('no_start'))} }).then(
+        () => console.log('started'),
+        (error) => console.log(error.name + ': ' + error.message));`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) });
+    expect(output).toBe('ModuleRequirementError: the module exports no _start: set initMethod to the function that runs the program\n');
+  });
+
+  it('ends a program without _start with a ModuleRequirementError, not a trap, when a config function could have set noWasiStart', async () => {
+    const program = await startWasiMain(base({ wasmFile: fixture('no_start'), poolSize: 1 }));
+    const error = await program.exited.catch((e: Error) => e);
+    expect(error).toBeInstanceOf(ModuleRequirementError);
+    expect((error as Error).message).toMatch(/exports no _start/);
+    expect(program.liveWorkers).toBe(0);
   });
 
   it('refuses an initMethod the module does not export', async () => {

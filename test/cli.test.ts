@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { EXIT_CODES, FLAGS, readmeTables } from '../src/cli-flags.js';
 import { fixture, runNode } from '../fixtures/run-host.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const run = (args: string[], options?: Parameters<typeof runNode>[1]) => runNode([cli, ...args], options);
-const statsOf = (stderr: string) => JSON.parse(/wasi-threads-wrapper stats: (.*)\n/.exec(stderr)![1]!);
+/** `--stats` prints one JSON line, the last line of stderr. */
+const statsOf = (stderr: string) => JSON.parse(stderr.trimEnd().split('\n').pop()!);
 
 describe('wasi-threads-wrapper run', () => {
   it('runs a threaded program and exits with its exit code', async () => {
@@ -75,13 +77,19 @@ describe('wasi-threads-wrapper run', () => {
   });
 
   it.each([
-    [['run'], /^wasi-threads-wrapper: missing the program: wasi-threads-wrapper run <program.wasm> \(see --help\)\n$/],
-    [['exec', 'x.wasm'], /^wasi-threads-wrapper: unknown command "exec": use "run" \(see --help\)\n$/],
+    [['run'], /^wasi-threads-wrapper: missing the program: wasi-threads-wrapper \[run\] <program.wasm> \(see --help\)\n$/],
+    [['exec', 'x.wasm'], /^wasi-threads-wrapper: cannot read wasm file "exec": ENOENT[^\n]*\n$/],
     [['run', '/nonexistent.wasm'], /^wasi-threads-wrapper: cannot read wasm file "\/nonexistent.wasm": ENOENT[^\n]*\n$/],
     [['run', fileURLToPath(new URL('../package.json', import.meta.url))], /^wasi-threads-wrapper: wasm file "[^"]+" is not a valid WebAssembly module[^\n]*\n$/],
     [['run', fixture('unshared_memory')], /^wasi-threads-wrapper: the module's imported memory is not shared[^\n]*\n$/],
     [['run', '--pool', 'x', fixture('counter')], /^wasi-threads-wrapper: --pool needs a whole number, got "x" \(see --help\)\n$/],
-    [['run', '--env', 'NOVALUE', fixture('counter')], /^wasi-threads-wrapper: --env takes KEY=VALUE, got "NOVALUE" \(see --help\)\n$/],
+    [['run', '--env', '=x', fixture('counter')], /^wasi-threads-wrapper: --env takes NAME\[=VALUE\], got "=x" \(see --help\)\n$/],
+    [['run', '-S', 'cli', fixture('counter')], /^wasi-threads-wrapper: -S\/--wasi cli: not supported by wasi-threads-wrapper \(it accepts -S\/--wasi threads\[=y\] for wasmtime compatibility\) \(see --help\)\n$/],
+    [['run', '-W', 'threads=n', fixture('counter')], /^wasi-threads-wrapper: -W\/--wasm threads=n: threads cannot be turned off/],
+    [['run', '--stats=yaml', fixture('counter')], /^wasi-threads-wrapper: --stats takes json or text, got "yaml"/],
+    [['run', '--memory-max', '1', fixture('counter')], /^wasi-threads-wrapper: memorySetting.initial \(32 pages\) is above --memory-max \(1 pages\)\n$/],
+    [['run', '--invoke', 'nope', fixture('counter')], /^wasi-threads-wrapper: --invoke "nope" is not exported by the module\n$/],
+    [['run', fixture('no_start')], /^wasi-threads-wrapper: the module exports no _start: set --invoke to the function that runs the program\n$/],
     [['run', '--bogus', fixture('counter')], /^wasi-threads-wrapper: Unknown option '--bogus'[^\n]*\n$/],
   ])('a usage error %j prints one line and exits 2', async (args, message) => {
     const result = await run(args);
@@ -90,15 +98,78 @@ describe('wasi-threads-wrapper run', () => {
     expect(result.stdout).toBe('');
   });
 
-  it('prints help and version', async () => {
+  it('prints help, with every flag and every exit status, and the version', async () => {
     const help = await run(['--help']);
     expect(help.status).toBe(0);
-    expect(help.stdout).toMatch(/^Usage: wasi-threads-wrapper run \[options\] <program.wasm>/);
-    for (const option of ['--pool', '--max-threads', '--env', '--dir', '--memory-max', '--invoke', '--stats', '--version']) {
-      expect(help.stdout).toContain(option);
-    }
+    expect(help.stdout).toMatch(/^Usage: wasi-threads-wrapper \[run\] \[options\] <program.wasm>/);
+    for (const flag of FLAGS) expect(help.stdout).toContain(`--${flag.name}`);
+    for (const { code } of EXIT_CODES) expect(help.stdout).toMatch(new RegExp(`^  ${code} `, 'm'));
     const version = await run(['--version']);
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
     expect(version.stdout).toBe(`${pkg.version}\n`);
   });
 });
+
+describe('compatibility with wasmtime run', () => {
+  const path = fixture('echo_args');
+
+  it('runs a program without the word run, as `wasmtime prog.wasm` does', async () => {
+    const result = await run([path, 'a']);
+    expect(result.stdout).toBe(`main: ${path} a\nthread: ${path} a\n`);
+  });
+
+  it('sets argv[0] with --argv0', async () => {
+    const result = await run(['run', '--argv0', 'tool-mode', path, 'x']);
+    expect(result.stdout).toBe('main: tool-mode x\nthread: tool-mode x\n');
+  });
+
+  it('drops a `--` right after the program, and passes a second one on', async () => {
+    expect((await run(['run', path, '--', 'a', '--b'])).stdout).toBe(`main: ${path} a --b\nthread: ${path} a --b\n`);
+    expect((await run(['run', path, '--', '--', 'x'])).stdout).toBe(`main: ${path} -- x\nthread: ${path} -- x\n`);
+  });
+
+  it("passes this process's value for --env NAME, and nothing when it has none", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wtw-env-'));
+    writeFileSync(join(dir, 'hello.txt'), 'hi\n');
+    const args = ['run', '--env', 'GREETING', '--env', 'WTW_SURELY_UNSET', '--dir', `${dir}::/data`, fixture('env_dir')];
+    const result = await runNodeWithEnv([cli, ...args], { GREETING: 'from the host' });
+    expect(result.stdout).toBe('main: GREETING=from the host preopen=/data hello.txt=hi\nthread: GREETING=from the host preopen=/data hello.txt=hi\n');
+  });
+
+  it('accepts wasmtime\'s -S threads and -W threads, in both spellings', async () => {
+    for (const flags of [['-S', 'threads'], ['-Sthreads=y'], ['-W', 'threads=y', '-S', 'threads=yes'], ['--wasi', 'threads', '--wasm', 'threads']]) {
+      const result = await run(['run', ...flags, fixture('counter'), '2', '10']);
+      expect(result.stdout, flags.join(' ')).toBe('counter=20 expected=20\n');
+    }
+  });
+
+  it('prints the wasm backtrace of a trap on stderr', async () => {
+    const result = await run(['run', fixture('abnormal_end'), 'trap']);
+    expect(result.status).toBe(134);
+    expect(result.stderr).toMatch(/^wasi-threads-wrapper: wasm thread 4 trapped: RuntimeError: unreachable\nwasm backtrace:\n(    at [^\n]*wasm:\/\/wasm\/[^\n]*\n)+$/);
+  });
+
+  it('prints --stats as pure JSON, or as text with --stats=text', async () => {
+    const json = await run(['run', '--stats', fixture('counter'), '2', '10']);
+    expect(Object.keys(JSON.parse(json.stderr))).toEqual(['warmSpawns', 'coldSpawns', 'failedSpawns', 'peakLiveThreads', 'liveThreads', 'workersCreated']);
+    const text = await run(['run', '--stats=text', fixture('counter'), '2', '10']);
+    expect(text.stderr).toMatch(/^wasi-threads-wrapper: 2 warm spawns, 0 cold, 0 failed; at most 2 threads alive; \d+ workers started\n$/);
+  });
+
+  it("keeps the README's flag and exit-status tables as the flag table generates them (npm run docs)", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = /<!-- cli-flags -->\n([\s\S]*?)\n<!-- \/cli-flags -->/.exec(readme);
+    expect(section, 'README has no <!-- cli-flags --> section').not.toBeNull();
+    expect(section![1]).toBe(readmeTables());
+  });
+});
+
+function runNodeWithEnv(args: string[], env: Record<string, string>) {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    return runNode(args);
+  } finally {
+    for (const key of Object.keys(env)) if (saved[key] === undefined) delete process.env[key];
+  }
+}
