@@ -175,12 +175,23 @@ export class Program {
       poolSize: config.poolSize,
       maxThreads: config.maxThreads,
     };
-    const worker = new Worker(role === 'main' ? config.entryFile : config.threadFile, {
-      workerData: { [BOOT_KEY]: boot },
-      // Without these Node opens process.stdout in this thread, which makes a pipe on fd 1 non-blocking.
-      stdout: true,
-      stderr: true,
-    });
+    const { execArgv, env, resourceLimits } = config.workerOptions;
+    let worker: Worker;
+    try {
+      worker = new Worker(role === 'main' ? config.entryFile : config.threadFile, {
+        workerData: { [BOOT_KEY]: boot },
+        ...(execArgv && { execArgv }),
+        ...(env && { env }),
+        ...(resourceLimits && { resourceLimits }),
+        // Without these Node opens process.stdout in this thread, which makes a pipe on fd 1 non-blocking.
+        stdout: true,
+        stderr: true,
+      });
+    } catch (error) {
+      // Node checks execArgv only here (ERR_WORKER_INVALID_EXEC_ARGV).
+      void this.finish({ error: new InvalidOptionError(`workerOptions: Node refused to start a worker: ${(error as Error).message}`) });
+      return;
+    }
     this.workersCreated++;
     const info: WorkerInfo = { role, slot, initialPool, retiring: false, ready: false };
     this.workers.set(worker, info);
@@ -188,7 +199,12 @@ export class Program {
     worker.stderr.on('data', (chunk: Uint8Array) => writeAllSync(2, chunk));
     worker.on('message', (message: WorkerMessage) => this.onMessage(worker, info, message));
     worker.on('error', (error) => {
-      void this.finish({ error: new WorkerFailedError(`the worker of ${this.describe(info)} threw: ${error.message}`, error) });
+      const hint =
+        (error as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION'
+          ? ' (this worker has no TypeScript loader: Node 20 does not give workers the module hooks a loader such as tsx registers, Node 22+ does;' +
+            " point entryFile/threadFile at a .js file such as wasi-threads-wrapper/worker, or give workers a loader with workerOptions: { execArgv: ['--import', ...] })"
+          : '';
+      void this.finish({ error: new WorkerFailedError(`the worker of ${this.describe(info)} threw: ${error.message}${hint}`, error) });
     });
     worker.on('exit', (exitCode) => {
       this.workers.delete(worker);

@@ -9,7 +9,7 @@ import { resolveConfig, type WasiMainConfig } from './options.js';
 import { LIBRARY_WORKER, NO_START } from './thread-worker.js';
 
 export type { ProgramStats } from './coordinator.js';
-export type { MemorySetting, WasiMainConfig, WasiOptions } from './options.js';
+export type { MemorySetting, WasiMainConfig, WasiOptions, WorkerOptions } from './options.js';
 export type { ThreadRole } from './protocol.js';
 export type { WorkerConfig, WorkerConfigFunction } from './thread-worker.js';
 export type { WasiLike } from './wasi-glue.js';

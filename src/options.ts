@@ -47,6 +47,20 @@ export interface WasiMainConfig {
   poolSize?: number;
   /** Most threads alive at once (the main thread not counted); past it `thread-spawn` returns -EAGAIN. */
   maxThreads?: number;
+  /** Options for every worker the library starts (as Node's `Worker` takes them). */
+  workerOptions?: WorkerOptions;
+}
+
+/** What the library passes on to each `new Worker()`. */
+export interface WorkerOptions {
+  /** Node flags for the workers. Default: this process's `process.execArgv` (Node's default). A
+   * host run through a loader that registers itself at run time, such as `tsx`, passes it here:
+   * `['--import', 'tsx']`, or workers cannot load `.ts` files. */
+  execArgv?: string[];
+  /** The workers' `process.env`. Default: a copy of this process's environment (Node's default). */
+  env?: Record<string, string>;
+  /** V8 heap limits of each worker (JS heap only: the wasm memory is shared and not counted). */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; codeRangeSizeMb?: number; stackSizeMb?: number };
 }
 
 export const DEFAULTS = {
@@ -75,6 +89,7 @@ export interface ResolvedConfig {
   memorySetting?: MemorySetting;
   poolSize: number;
   maxThreads: number;
+  workerOptions: WorkerOptions;
 }
 
 function scriptPath(value: unknown, option: string): string {
@@ -125,6 +140,30 @@ function checkWasiStrings(wasiOptions: WasiOptions): void {
       cString(host, `wasiOptions.preopens["${guest}"]`);
     }
   }
+}
+
+function checkWorkerOptions(options: unknown): WorkerOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('workerOptions must be an object { execArgv, env, resourceLimits }');
+  const { execArgv, env, resourceLimits, ...rest } = options as WorkerOptions;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw new InvalidOptionError(`workerOptions takes execArgv, env and resourceLimits; not ${unknown.join(', ')}`);
+  if (execArgv !== undefined && (!Array.isArray(execArgv) || execArgv.some((a) => typeof a !== 'string'))) {
+    throw new InvalidOptionError('workerOptions.execArgv must be an array of strings');
+  }
+  if (env !== undefined && (env === null || typeof env !== 'object' || Object.values(env).some((v) => typeof v !== 'string'))) {
+    throw new InvalidOptionError('workerOptions.env must be an object of strings');
+  }
+  if (resourceLimits !== undefined) {
+    if (resourceLimits === null || typeof resourceLimits !== 'object') throw new InvalidOptionError('workerOptions.resourceLimits must be an object');
+    for (const [key, value] of Object.entries(resourceLimits)) {
+      if (!['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'].includes(key)) {
+        throw new InvalidOptionError(`workerOptions.resourceLimits.${key} is not one of Node's worker resource limits`);
+      }
+      if (typeof value !== 'number' || !(value > 0)) throw new InvalidOptionError(`workerOptions.resourceLimits.${key} must be a positive number of MB`);
+    }
+  }
+  return { execArgv, env, resourceLimits };
 }
 
 /** A stdio fd must be a descriptor that is open in this process now. */
@@ -204,6 +243,7 @@ export function resolveConfig(config: WasiMainConfig): ResolvedConfig {
 
   return {
     entryFile,
+    workerOptions: checkWorkerOptions(config.workerOptions),
     wasiImplementation,
     threadFile,
     initMethod,
