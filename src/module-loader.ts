@@ -4,10 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { InvalidOptionError, ModuleRequirementError, WasmLoadError } from './errors.js';
 import { DEFAULTS, LIMITS, type MemorySetting, type WasiMainConfig } from './options.js';
 import { readMemoryImport, type MemoryImport } from './wasm-binary.js';
+import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from './wasm-types.js';
 
 /** What the coordinator needs to know about the program before any worker starts. */
 export interface LoadedProgram {
-  module: WebAssembly.Module;
+  module: WasmModule;
   /** True when the module imports `wasi.thread-spawn`. */
   threaded: boolean;
   /** True when the module exports `_start` (a WASI command). */
@@ -15,9 +16,9 @@ export interface LoadedProgram {
   /** Where the memory goes in the import object, if the module imports one. */
   memoryImport?: { module: string; name: string };
   /** The memory every thread shares; absent for a single-threaded module that has no shared memory import. */
-  memory?: WebAssembly.Memory;
+  memory?: WasmMemory;
   /** Limits for a non-shared imported memory, which the main thread's worker creates itself. */
-  privateMemory?: WebAssembly.MemoryDescriptor;
+  privateMemory?: WasmMemoryDescriptor;
 }
 
 const PAGES_LIMIT = 65536;

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
+import type { WasmModule } from './wasm-types.js';
 
 /** Options handed to Node's `WASI` in every thread (see `node:wasi`). */
 export interface WasiOptions {
@@ -21,7 +22,23 @@ export interface MemorySetting {
   maximum?: number;
 }
 
-export interface WasiMainConfig {
+/** The wasm program: exactly one of `wasmFile` / `wasmModule`. */
+export type WasmSource =
+  | {
+      /** Path, `file:` URL or bytes of the wasm program. */
+      wasmFile: string | URL | ArrayBuffer | ArrayBufferView;
+      wasmModule?: never;
+    }
+  | {
+      /** An already compiled `WebAssembly.Module`. */
+      wasmModule: WasmModule;
+      wasmFile?: never;
+    };
+
+/** The config of `initWasiMain` / `startWasiMain`. */
+export type WasiMainConfig = WasiMainOptions & WasmSource;
+
+export interface WasiMainOptions {
   /** JS file run as the worker that hosts the wasm main thread; it calls `initWasiWorker()`. */
   entryFile: string | URL;
   /** JS file run by the workers that host spawned wasm threads. Default: `entryFile`. */
@@ -30,10 +47,6 @@ export interface WasiMainConfig {
   initMethod?: string;
   /** Separates several programs in one process. Default: `'wasm_' + random id`. */
   namespace?: string;
-  /** Path, file URL or bytes of the wasm program (exactly one of `wasmFile` / `wasmModule`). */
-  wasmFile?: string | URL | ArrayBuffer | ArrayBufferView;
-  /** An already compiled module (exactly one of `wasmFile` / `wasmModule`). */
-  wasmModule?: WebAssembly.Module;
   /** The program's WASI: args, env, preopens, stdio. */
   wasiOptions?: WasiOptions;
   /**

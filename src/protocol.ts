@@ -2,6 +2,7 @@
 import type { WasiOptions } from './options.js';
 import type { FdRequest } from './wasi/fd-owner.js';
 import type { StdinRequest } from './wasi/stdin-client.js';
+import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from './wasm-types.js';
 
 export type ThreadRole = 'main' | 'thread';
 
@@ -11,9 +12,9 @@ export const BOOT_KEY = '__wasiThreadsWrapperBoot';
 export interface BootData {
   namespace: string;
   role: ThreadRole;
-  module: WebAssembly.Module;
-  memory?: WebAssembly.Memory;
-  privateMemory?: WebAssembly.MemoryDescriptor;
+  module: WasmModule;
+  memory?: WasmMemory;
+  privateMemory?: WasmMemoryDescriptor;
   memoryImport?: { module: string; name: string };
   control: SharedArrayBuffer;
   slotCount: number;

@@ -9,11 +9,12 @@ import { BOOT_KEY, errorInfo, type BootData, type ThreadRole, type WorkerMessage
 import { Header, SharedControl, layoutFor } from './ring.js';
 import { coldSpawnVia, createThreadSpawn } from './spawn.js';
 import { ProcExit, bindMemory, createWasi, wasiImports, type WasiLike } from './wasi-glue.js';
+import type { WasmImports, WasmMemory, WasmModule } from './wasm-types.js';
 
 /** What a worker's config function may return; every field is optional. */
 export interface WorkerConfig {
   /** Extra import object entries, merged over the library's own. */
-  wasmImports?: WebAssembly.Imports;
+  wasmImports?: WasmImports;
   /** End the program (and all its threads) when the main entry returns. Default true. */
   destroyWhenEnd?: boolean;
   /** A WASI object of your own (node:wasi or a compatible shim) instead of the program's WASI. */
@@ -47,8 +48,8 @@ function reportAbnormalEnd(tid: number, error: unknown): never {
   halt();
 }
 
-function mergeImports(base: WebAssembly.Imports, extra: WebAssembly.Imports | undefined): WebAssembly.Imports {
-  const merged: WebAssembly.Imports = { ...base };
+function mergeImports(base: WasmImports, extra: WasmImports | undefined): WasmImports {
+  const merged: WasmImports = { ...base };
   for (const [name, entries] of Object.entries(extra ?? {})) merged[name] = { ...merged[name], ...entries };
   return merged;
 }
@@ -67,14 +68,14 @@ export async function initWasiWorker(configFunc?: WorkerConfigFunction): Promise
   let instance: WebAssembly.Instance;
   let config: WorkerConfig;
   let wasi: WasiLike;
-  let memory: WebAssembly.Memory | undefined;
+  let memory: WasmMemory | undefined;
   try {
     config = (await configFunc?.(boot.namespace, boot.role)) ?? {};
     wasi = config.wasi ?? (await createWasi(boot, post));
-    memory = boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory));
+    memory = boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory as WebAssembly.MemoryDescriptor));
     const spawn = createThreadSpawn(control, boot.maxThreads, coldSpawnVia(post));
     const onExit = (code: number) => post({ type: 'exit', tid: tidOfThisWorker.current, code });
-    const imports: WebAssembly.Imports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
+    const imports: WasmImports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
     if (boot.role !== 'main') control.awaitMainInstantiated();
     instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
@@ -90,9 +91,9 @@ export async function initWasiWorker(configFunc?: WorkerConfigFunction): Promise
   else runPooledThreads(boot, control, instance, tidOfThisWorker);
 }
 
-function instantiate(module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
+function instantiate(module: WasmModule, imports: WasmImports): WebAssembly.Instance {
   try {
-    return new WebAssembly.Instance(module, imports);
+    return new WebAssembly.Instance(module as WebAssembly.Module, imports as WebAssembly.Imports);
   } catch (error) {
     if (error instanceof WebAssembly.LinkError) {
       throw new ModuleRequirementError(`the module cannot be linked: ${error.message} (check memorySetting against the module's memory limits, and wasmImports)`);

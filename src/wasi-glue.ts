@@ -3,6 +3,7 @@ import type { BootData } from './protocol.js';
 import { SharedWasi } from './wasi/preview1.js';
 import { fdOwnerVia, type FdRequest } from './wasi/fd-owner.js';
 import { stdinClientVia, type StdinRequest } from './wasi/stdin-client.js';
+import type { WasmMemory } from './wasm-types.js';
 
 /** The parts of a WASI object the library uses; `node:wasi` fits, and so do most userland WASI shims. */
 export interface WasiLike {
@@ -60,6 +61,6 @@ export function wasiImports(wasi: WasiLike, onExit: (code: number) => void): Rec
  * Gives `wasi` the memory without running anything: node:wasi refuses to `initialize` a command
  * module, but accepts an object that only carries the memory.
  */
-export function bindMemory(wasi: WasiLike, memory: WebAssembly.Memory): void {
+export function bindMemory(wasi: WasiLike, memory: WasmMemory): void {
   wasi.initialize?.({ exports: { memory } });
 }

@@ -15,11 +15,13 @@ import {
 } from '../src/index.js';
 import { fixture, hostFile } from '../fixtures/run-host.js';
 
-const base = (overrides: Partial<WasiMainConfig> = {}): WasiMainConfig => ({
-  entryFile: hostFile,
-  wasmFile: fixture('counter'),
-  ...overrides,
-});
+/** The counter program with `overrides`, which may be invalid on purpose (hence the cast). */
+const base = (overrides: Record<string, unknown> = {}): WasiMainConfig =>
+  ({
+    entryFile: hostFile,
+    wasmFile: fixture('counter'),
+    ...overrides,
+  }) as WasiMainConfig;
 
 async function rejection(config: WasiMainConfig): Promise<Error> {
   try {
@@ -54,7 +56,7 @@ describe('bad input', () => {
   it('wants exactly one of wasmFile and wasmModule', async () => {
     const module = new WebAssembly.Module(readFileSync(fixture('counter')));
     expect(await rejection(base({ wasmModule: module }))).toBeInstanceOf(InvalidOptionError);
-    const neither = await rejection({ entryFile: hostFile });
+    const neither = await rejection({ entryFile: hostFile } as WasiMainConfig);
     expect(neither).toBeInstanceOf(InvalidOptionError);
     expect(neither.message).toMatch(/wasmFile or wasmModule is required/);
   });

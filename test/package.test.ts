@@ -1,7 +1,7 @@
 // The package as users get it: `npm pack`, installed into an empty project, used through its bin
 // and its exports (the library and the ready-made worker script).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +51,34 @@ describe('the packed package', () => {
       const { sources } = JSON.parse(readFileSync(join(installed, 'dist', map), 'utf8')) as { sources: string[] };
       for (const source of sources) expect(existsSync(join(installed, 'dist', dirname(map), source)), `${map} -> ${source}`).toBe(true);
     }
+  });
+
+  it('has types that compile without the DOM lib, and that want exactly one of wasmFile / wasmModule', () => {
+    const dir = join(project, 'types');
+    mkdirSync(dir, { recursive: true });
+    // A strict Node project: ES lib only, @types/node, every declaration file checked.
+    symlinkSync(join(repo, 'node_modules', '@types'), join(project, 'node_modules', '@types'), 'dir');
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2023'], types: ['node'], strict: true, skipLibCheck: false, noEmit: true },
+        include: ['main.ts'],
+      }),
+    );
+    writeFileSync(
+      join(dir, 'main.ts'),
+      `import { initWasiMain, startWasiMain, type WasiMainConfig, type WorkerConfig } from 'wasi-threads-wrapper';
+       const module = new (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object } }).WebAssembly.Module(new Uint8Array());
+       const fromFile: WasiMainConfig = { entryFile: 'w.js', wasmFile: 'p.wasm', poolSize: 2 };
+       const fromModule: WasiMainConfig = { entryFile: 'w.js', wasmModule: module };
+       // @ts-expect-error exactly one of wasmFile / wasmModule: not both
+       const both: WasiMainConfig = { entryFile: 'w.js', wasmFile: 'p.wasm', wasmModule: module };
+       // @ts-expect-error exactly one of wasmFile / wasmModule: not neither
+       const neither: WasiMainConfig = { entryFile: 'w.js' };
+       const worker: WorkerConfig = { wasmImports: { env: { f: () => 1 } } };
+       void initWasiMain(fromFile); void startWasiMain(fromModule); void both; void neither; void worker;`,
+    );
+    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
   });
 
   it('runs a program from a user file through the exports, with the ready-made worker script', async () => {
