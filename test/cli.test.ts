@@ -153,7 +153,7 @@ describe('compatibility with wasmtime run', () => {
     const json = await run(['run', '--stats', fixture('counter'), '2', '10']);
     expect(Object.keys(JSON.parse(json.stderr))).toEqual(['warmSpawns', 'coldSpawns', 'failedSpawns', 'peakLiveThreads', 'liveThreads', 'workersCreated']);
     const text = await run(['run', '--stats=text', fixture('counter'), '2', '10']);
-    expect(text.stderr).toMatch(/^wasi-threads-wrapper: 2 warm spawns, 0 cold, 0 failed; at most 2 threads alive; \d+ workers started\n$/);
+    expect(text.stderr).toMatch(/^wasi-threads-wrapper: 2 warm spawns, 0 cold, 0 failed; at most \d+ threads alive; \d+ workers started\n$/);
   });
 
   it("keeps the README's flag and exit-status tables as the flag table generates them (npm run docs)", () => {
