@@ -39,7 +39,9 @@ describe('threaded programs', () => {
     expect(warmSpawns + coldSpawns).toBe(300);
     // Scheduling on a loaded machine can still delay a worker's return past the spawn's grace period.
     expect(warmSpawns).toBeGreaterThanOrEqual(285);
-    expect(workersCreated).toBeLessThanOrEqual(10);
+    // Each cold spawn starts a worker; besides those, only the main thread's, the initial pool of 2
+    // and a few background refills: workers are reused, not started per thread (that would be 301).
+    expect(workersCreated - coldSpawns).toBeLessThanOrEqual(8);
   });
 
   it('refills the pool in the background when long-running threads hold its workers', async () => {
