@@ -18,9 +18,7 @@ import type { ResolvedConfig } from './options.js';
 import { BOOT_KEY, type BootData, type ErrorInfo, type ThreadRole, type WorkerMessage } from './protocol.js';
 import { Header, ProgramState, SharedControl, SlotState } from './ring.js';
 import { EAGAIN } from './spawn.js';
-import { closeOwned, closeProgramWasi, createProgramWasi, openBelow, type ProgramWasi } from './wasi/fd-owner.js';
-import { answerReply } from './reply-cell.js';
-import { Errno } from './wasi/constants.js';
+import { closeProgramWasi, createProgramWasi, serveFdRequest, type ProgramWasi } from './wasi/fd-owner.js';
 import { stdinRelay } from './wasi/stdin-relay.js';
 
 export interface ProgramStats {
@@ -268,10 +266,9 @@ export class Program {
         stdinRelay.submit(message, this);
         break;
       case 'path-open':
-        answerReply(message.reply, this.wasi ? openBelow(this.wasi, message) : -Errno.BADF);
-        break;
       case 'fd-close':
-        if (this.wasi) closeOwned(this.wasi, message.hostFd);
+        // Only the shared WASI sends these, so this.wasi is there.
+        if (this.wasi) serveFdRequest(this.wasi, message);
         break;
     }
   }

@@ -105,13 +105,19 @@ export function createProgramWasi(options: WasiOptions): ProgramWasi {
   return program;
 }
 
+/** The coordinator's side of the protocol: answers a worker's request about the program's fds. */
+export function serveFdRequest(program: ProgramWasi, request: FdRequest): void {
+  if (request.type === 'path-open') answerReply(request.reply, openBelow(program, request));
+  else closeOwned(program, request.hostFd);
+}
+
 /**
  * Serves `path-open`: walks `path` below `dirFd` without ever letting the host follow a symlink, and
  * opens the final component with O_NOFOLLOW. Every open is non-blocking, so that a FIFO (which the
  * program may put there at any moment, even by a hard link) never blocks this thread; reads and
  * writes that would block wait in the worker instead.
  */
-export function openBelow(program: ProgramWasi, request: Extract<FdRequest, { type: 'path-open' }>): number {
+function openBelow(program: ProgramWasi, request: Extract<FdRequest, { type: 'path-open' }>): number {
   const { dirFd, path, follow, flags } = request;
   let hostFd = -1;
   let wouldBlock = false;
@@ -134,7 +140,7 @@ export function openBelow(program: ProgramWasi, request: Extract<FdRequest, { ty
 }
 
 /** Closes `hostFd` if this program opened it and has not closed it yet. */
-export function closeOwned(program: ProgramWasi, hostFd: number): void {
+function closeOwned(program: ProgramWasi, hostFd: number): void {
   if (!program.owned.delete(hostFd)) return;
   try {
     closeSync(hostFd);
