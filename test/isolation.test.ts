@@ -50,6 +50,14 @@ describe('path calls cannot be raced out of a preopen', () => {
     );
   });
 
+  it('a path deeper than 256 directories is ENAMETOOLONG, so one call cannot take hundreds of descriptors', async () => {
+    const dir = tempDir('deep');
+    const deep = (levels: number) => Array(levels).fill('d').join('/');
+    mkdirSync(join(dir, deep(300)), { recursive: true });
+    const result = await run(['--dir', `${dir}::/d`, fixture('open_path'), deep(200), deep(300), 'x'.repeat(5000)]);
+    expect(result.stdout).toBe('SUCCESS\nNAMETOOLONG\nNAMETOOLONG\n');
+  });
+
   it('a FIFO hard-linked into place between any check and the open never blocks the open', async () => {
     const dir = tempDir('fifo-swap');
     execFileSync('mkfifo', [join(dir, 'fifo')]);

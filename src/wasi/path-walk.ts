@@ -23,6 +23,14 @@ import { Errno, errnoOf } from './constants.js';
 const O_PATH = 0o10000000;
 /** Like Linux's MAXSYMLINKS. */
 const MAX_SYMLINKS = 40;
+/** Like Linux's PATH_MAX: a longer guest path (or symlink target) is ENAMETOOLONG. */
+const MAX_PATH_BYTES = 4096;
+/**
+ * Directories one walk may hold open at once (each level below the start holds one, for `..`). A
+ * program could build a tree thousands of levels deep; without a bound one path call would take
+ * that many of the process's descriptors.
+ */
+const MAX_DEPTH = 256;
 
 /** True where the walk's primitive exists; elsewhere the shared WASI offers no preopens. */
 export const pathWalkSupported = process.platform === 'linux';
@@ -73,6 +81,7 @@ class Walk {
 
   /** Steps into the directory `name`, or tells that it is a symlink (FOLLOW), or fails. */
   down(name: string): number | typeof FOLLOW {
+    if (this.stack.length > MAX_DEPTH) return Errno.NAMETOOLONG;
     try {
       this.stack.push(openSync(below(this.top, name), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW));
       return Errno.SUCCESS;
@@ -94,6 +103,7 @@ class Walk {
       return errnoOf(error);
     }
     if (target.startsWith('/')) return Errno.NOTCAPABLE;
+    if (Buffer.byteLength(target) > MAX_PATH_BYTES) return Errno.NAMETOOLONG;
     if (target === '') return Errno.NOENT;
     return components(target);
   }
@@ -121,6 +131,7 @@ export function isSymlink(dirFd: number, name: string): boolean {
 export function walkPath(startFd: number, path: string, followFinal: boolean, act: FinalAction): number {
   if (path === '') return Errno.NOENT;
   if (path.includes('\0')) return Errno.INVAL;
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return Errno.NAMETOOLONG;
   if (path.startsWith('/')) return Errno.NOTCAPABLE;
   const mustBeDirectory = path.endsWith('/');
   const pending = components(path).reverse(); // a stack: the next component is last
