@@ -20,7 +20,7 @@ import { isatty } from 'node:tty';
 import { InvalidOptionError } from '../errors.js';
 import type { WasiOptions } from '../options.js';
 import { answerReply, awaitReply, createReplyCell, type ReplyCell } from '../reply-cell.js';
-import { Errno, Fdflags, Filetype, errnoOf } from './constants.js';
+import { ALL_RIGHTS, DIRECTORY_INHERITING, Errno, Fdflags, Filetype, RightsOf, errnoOf } from './constants.js';
 import { FdTable, MAX_FDS, type Released } from './fd-table.js';
 import { FOLLOW, below, isSymlink, pathWalkSupported, walkPath } from './path-walk.js';
 import { filetypeOf } from './preview1.js';
@@ -79,7 +79,9 @@ export function createProgramWasi(options: WasiOptions): ProgramWasi {
       /* a closed stdio fd: calls on it fail with the host's error */
     }
     // Like node:wasi, stdout and stderr report APPEND.
-    table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, tty: isatty(hostFd), owned: false });
+    const tty = isatty(hostFd);
+    const rightsBase = tty || filetype === Filetype.SOCKET_STREAM ? RightsOf.stream : ALL_RIGHTS;
+    table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, tty, owned: false, rightsBase, rightsInheriting: 0n });
   });
   const preopens = Object.entries(options.preopens ?? {});
   if (preopens.length > 0 && !pathWalkSupported) {
@@ -95,7 +97,16 @@ export function createProgramWasi(options: WasiOptions): ProgramWasi {
       if (!statSync(host).isDirectory()) throw new Error('not a directory');
       const hostFd = openSync(host, constants.O_RDONLY | constants.O_DIRECTORY);
       owned.add(hostFd);
-      table.install(3 + program.preopens.length, { hostFd, filetype: Filetype.DIRECTORY, fdflags: 0, preopen: program.preopens.length, tty: false, owned: true });
+      table.install(3 + program.preopens.length, {
+        hostFd,
+        filetype: Filetype.DIRECTORY,
+        fdflags: 0,
+        preopen: program.preopens.length,
+        tty: false,
+        owned: true,
+        rightsBase: RightsOf.directory,
+        rightsInheriting: DIRECTORY_INHERITING,
+      });
       program.preopens.push(guest);
     } catch (error) {
       closeProgramWasi(program);

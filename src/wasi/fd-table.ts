@@ -16,11 +16,11 @@
  * without touching calls in flight on it.
  *
  * Handle layout (Int32 words): [ref, hostFd, filetype, fdflags, preopen, tty, owned, unused,
- * position (i64, 8-byte aligned)].
+ * position (i64, 8-byte aligned), rights base (i64), rights inheriting (i64)].
  */
 
-const HANDLE_WORDS = 10;
-const Field = { Ref: 0, HostFd: 1, Filetype: 2, Fdflags: 3, Preopen: 4, Tty: 5, Owned: 6, Position: 8 } as const;
+const HANDLE_WORDS = 14;
+const Field = { Ref: 0, HostFd: 1, Filetype: 2, Fdflags: 3, Preopen: 4, Tty: 5, Owned: 6, Position: 8, RightsBase: 10, RightsInheriting: 12 } as const;
 const State = { Free: 0, Busy: 1, Open: 2, Closing: 3 } as const;
 const STATE_BITS = 3;
 const ONE_USER = 4;
@@ -46,6 +46,10 @@ export interface FdEntry {
   tty: boolean;
   /** Opened by the library for this program, so closed by it; false for the caller's stdio fds. */
   owned: boolean;
+  /** What calls on it may do (WASI rights); `fd_fdstat_set_rights` can only narrow them. */
+  rightsBase: bigint;
+  /** The most that descriptors opened below it (a directory) may have. */
+  rightsInheriting: bigint;
 }
 
 /** An acquired handle: its fields may be read, and its host fd used, until `release`. */
@@ -150,6 +154,8 @@ export class FdTable {
       preopen: words[base + Field.Preopen]!,
       tty: words[base + Field.Tty] === 1,
       owned: words[base + Field.Owned] === 1,
+      rightsBase: Atomics.load(this.positions, (base + Field.RightsBase) / 2),
+      rightsInheriting: Atomics.load(this.positions, (base + Field.RightsInheriting) / 2),
     };
   }
 
@@ -185,6 +191,8 @@ export class FdTable {
       this.words[base + Field.Tty] = entry.tty ? 1 : 0;
       this.words[base + Field.Owned] = entry.owned ? 1 : 0;
       Atomics.store(this.positions, (base + Field.Position) / 2, 0n);
+      Atomics.store(this.positions, (base + Field.RightsBase) / 2, entry.rightsBase);
+      Atomics.store(this.positions, (base + Field.RightsInheriting) / 2, entry.rightsInheriting);
       Atomics.store(this.words, ref, State.Open);
       return index;
     }
@@ -264,6 +272,19 @@ export class FdTable {
       this.markClosing(replaced - 1);
       return true;
     }
+  }
+
+  /** Narrows the rights (WASI's fd_fdstat_set_rights); false (ENOTCAPABLE) when asked for a right it lacks. */
+  narrowRights(handle: Handle, base: bigint, inheriting: bigint): boolean {
+    const at = this.base(handle.index);
+    const baseIndex = (at + Field.RightsBase) / 2;
+    const inheritingIndex = (at + Field.RightsInheriting) / 2;
+    if ((base & ~Atomics.load(this.positions, baseIndex)) !== 0n) return false;
+    if ((inheriting & ~Atomics.load(this.positions, inheritingIndex)) !== 0n) return false;
+    // Rights only ever shrink, so two threads narrowing at once end with one of their sets, never more.
+    Atomics.and(this.positions, baseIndex, base);
+    Atomics.and(this.positions, inheritingIndex, inheriting);
+    return true;
   }
 
   setFdflags(handle: Handle, fdflags: number): void {

@@ -10,8 +10,8 @@ import { isatty } from 'node:tty';
 import * as fs from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import {
-  ALL_RIGHTS,
   Clock,
+  DIRECTORY_INHERITING,
   Errno,
   EventType,
   Fdflags,
@@ -20,6 +20,7 @@ import {
   LOOKUP_SYMLINK_FOLLOW,
   Oflags,
   Rights,
+  RightsOf,
   Size,
   SUBCLOCKFLAG_ABSTIME,
   Whence,
@@ -49,8 +50,11 @@ const RANDOM_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const NS_PER_MS = 1_000_000;
-/** Terminals, pipes and sockets cannot seek; like node:wasi, say so (wasi-libc's isatty() reads it). */
-const STREAM_RIGHTS = ALL_RIGHTS & ~(Rights.FD_SEEK | Rights.FD_TELL);
+
+/** A new name with a trailing slash (`link/`) names a directory that a link or symlink cannot be. */
+function createsNothing(dir: number, name: string): number {
+  return fs.lstatSync(below(dir, name), { throwIfNoEntry: false }) ? Errno.EXIST : Errno.NOENT;
+}
 
 export function filetypeOf(stats: fs.Stats | BigIntStats): number {
   if (stats.isFile()) return Filetype.REGULAR_FILE;
@@ -193,10 +197,11 @@ export class SharedWasi {
    * Runs a call that works on the fd `fd`, holding a reference to its handle for the whole call, so
    * that its host fd cannot be closed (and its number reused) under it. node:fs errors become their errno.
    */
-  private withFd(fd: number, call: (handle: Handle) => number): number {
+  private withFd(fd: number, needs: bigint, call: (handle: Handle) => number): number {
     const handle = this.table.acquire(fd);
     if (!handle) return Errno.BADF;
     try {
+      if ((handle.rightsBase & needs) !== needs) return Errno.NOTCAPABLE;
       return call(handle);
     } catch (error) {
       return errnoOf(error);
@@ -206,9 +211,9 @@ export class SharedWasi {
   }
 
   /** Runs `act` on the final component of a guest path below the directory `fd` (see path-walk.ts). */
-  private withPath(fd: number, pathPointer: number, pathLength: number, follow: boolean, act: FinalAction): number {
+  private withPath(fd: number, needs: bigint, pathPointer: number, pathLength: number, follow: boolean, act: FinalAction): number {
     const path = this.string(pathPointer, pathLength);
-    return this.withFd(fd, (dir) => (dir.filetype === Filetype.DIRECTORY ? walkPath(dir.hostFd, path, follow, act) : Errno.NOTDIR));
+    return this.withFd(fd, needs, (dir) => (dir.filetype === Filetype.DIRECTORY ? walkPath(dir.hostFd, path, follow, act) : Errno.NOTDIR));
   }
 
   private read(entry: Handle, buffers: Uint8Array[], position: bigint | null): number {
@@ -250,8 +255,8 @@ export class SharedWasi {
     return count;
   }
 
-  private ioCall(fd: number, iovs: number, count: number, resultPointer: number, io: (entry: Handle, buffers: Uint8Array[]) => number): number {
-    return this.withFd(fd, (entry) => {
+  private ioCall(fd: number, needs: bigint, iovs: number, count: number, resultPointer: number, io: (entry: Handle, buffers: Uint8Array[]) => number): number {
+    return this.withFd(fd, needs, (entry) => {
       const done = io(entry, this.iovecs(iovs, count));
       if (done < 0) return -done;
       this.view().setUint32(resultPointer, done, true);
@@ -333,22 +338,38 @@ export class SharedWasi {
     return handle.hostFd === 0 && !handle.owned;
   }
 
-  private pathOpen(dirFd: number, dirflags: number, pathPointer: number, pathLength: number, oflags: number, rightsBase: bigint, fdflags: number, fdPointer: number): number {
+  private pathOpen(
+    dirFd: number,
+    dirflags: number,
+    pathPointer: number,
+    pathLength: number,
+    oflags: number,
+    rightsBase: bigint,
+    rightsInheriting: bigint,
+    fdflags: number,
+    fdPointer: number,
+  ): number {
     const follow = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0;
     const path = this.string(pathPointer, pathLength);
     const { constants: c } = fs;
-    const reads = (rightsBase & Rights.FD_READ) !== 0n;
-    const writes = (rightsBase & Rights.FD_WRITE) !== 0n || (oflags & Oflags.TRUNC) !== 0;
+    // The access mode follows the rights asked for, as in node:wasi (uvwasi).
+    const reads = (rightsBase & (Rights.FD_READ | Rights.FD_READDIR)) !== 0n;
+    const writes =
+      (rightsBase & (Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE)) !== 0n || (oflags & Oflags.TRUNC) !== 0;
     let flags = writes ? (reads ? c.O_RDWR : c.O_WRONLY) : c.O_RDONLY;
     if (oflags & Oflags.CREAT) flags |= c.O_CREAT;
     if (oflags & Oflags.EXCL) flags |= c.O_EXCL;
     if (oflags & Oflags.TRUNC) flags |= c.O_TRUNC;
     if (oflags & Oflags.DIRECTORY) flags |= c.O_DIRECTORY;
-    if (fdflags & Fdflags.APPEND) flags |= c.O_APPEND;
+    // APPEND is not passed on: the host fd would then append even to positional writes, and
+    // fd_fdstat_set_flags could not turn it off (Node has no fcntl). Appends are done by `write`.
     if (fdflags & Fdflags.SYNC) flags |= c.O_SYNC;
     if (fdflags & Fdflags.DSYNC) flags |= c.O_DSYNC;
-    return this.withFd(dirFd, (dir) => {
+    const needs = Rights.PATH_OPEN | (oflags & Oflags.CREAT ? Rights.PATH_CREATE_FILE : 0n) | (oflags & Oflags.TRUNC ? Rights.PATH_FILESTAT_SET_SIZE : 0n);
+    return this.withFd(dirFd, needs, (dir) => {
       if (dir.filetype !== Filetype.DIRECTORY) return Errno.NOTDIR;
+      // Rights a descriptor below `dir` may never have.
+      if ((rightsBase & ~dir.rightsInheriting) !== 0n || (rightsInheriting & ~dir.rightsInheriting) !== 0n) return Errno.NOTCAPABLE;
       // The coordinator opens it (it owns every host fd of the program), non-blocking: a FIFO
       // whose writer is not there yet is waited for here, in terminable naps.
       let hostFd: number;
@@ -359,10 +380,14 @@ export class SharedWasi {
         sleepMs(1);
       }
       if (hostFd < 0) return -hostFd;
-      const entry = { hostFd, filetype: Filetype.UNKNOWN as number, fdflags, preopen: -1, tty: false, owned: true };
+      const entry = { hostFd, filetype: Filetype.UNKNOWN as number, fdflags, preopen: -1, tty: false, owned: true, rightsBase: 0n, rightsInheriting: 0n };
       try {
         entry.filetype = filetypeOf(fs.fstatSync(hostFd));
         entry.tty = isatty(hostFd);
+        // What was asked for, as far as this kind of file can have it.
+        const most = entry.filetype === Filetype.DIRECTORY ? RightsOf.directory : entry.filetype === Filetype.REGULAR_FILE ? RightsOf.regularFile : RightsOf.stream;
+        entry.rightsBase = rightsBase & most;
+        entry.rightsInheriting = entry.filetype === Filetype.DIRECTORY ? rightsInheriting & DIRECTORY_INHERITING : 0n;
       } catch (error) {
         this.options.owner.release(entry);
         return errnoOf(error);
@@ -378,7 +403,7 @@ export class SharedWasi {
   }
 
   private readdir(fd: number, buffer: number, length: number, cookie: bigint, usedPointer: number): number {
-    return this.withFd(fd, (entry) => {
+    return this.withFd(fd, Rights.FD_READDIR, (entry) => {
       if (entry.filetype !== Filetype.DIRECTORY) return Errno.NOTDIR;
       // The directory the descriptor is open on, wherever it has been moved: never a stored path.
       const names = fs.readdirSync(itself(entry.hostFd)); // like node:wasi: no '.' and '..'
@@ -436,9 +461,9 @@ export class SharedWasi {
         this.view().setBigUint64(pointer, now, true);
         return ok;
       },
-      fd_advise: (fd: number) => this.withFd(fd, () => ok),
+      fd_advise: (fd: number) => this.withFd(fd, Rights.FD_ADVISE, () => ok),
       fd_allocate: (fd: number, offset: bigint, length: bigint) =>
-        this.withFd(fd, (e) => {
+        this.withFd(fd, Rights.FD_ALLOCATE, (e) => {
           const end = Number(offset + length);
           if (fs.fstatSync(e.hostFd).size < end) fs.ftruncateSync(e.hostFd, end);
           return ok;
@@ -446,35 +471,36 @@ export class SharedWasi {
       // The host fd is closed by the coordinator once no call in flight uses it (see fd-table.ts);
       // the caller's stdio fds are never closed.
       fd_close: (fd: number) => (table.close(fd) ? ok : Errno.BADF),
-      fd_datasync: (fd: number) => this.withFd(fd, (e) => (fs.fdatasyncSync(e.hostFd), ok)),
-      fd_sync: (fd: number) => this.withFd(fd, (e) => (fs.fsyncSync(e.hostFd), ok)),
+      fd_datasync: (fd: number) => this.withFd(fd, Rights.FD_DATASYNC, (e) => (fs.fdatasyncSync(e.hostFd), ok)),
+      fd_sync: (fd: number) => this.withFd(fd, Rights.FD_SYNC, (e) => (fs.fsyncSync(e.hostFd), ok)),
       fd_fdstat_get: (fd: number, pointer: number) =>
-        this.withFd(fd, (e) => {
+        this.withFd(fd, 0n, (e) => {
           const view = this.view();
           this.bytes(pointer, Size.fdstat).fill(0);
           view.setUint8(pointer, e.filetype);
           view.setUint16(pointer + 2, e.fdflags, true);
-          view.setBigUint64(pointer + 8, e.tty || e.filetype === Filetype.SOCKET_STREAM ? STREAM_RIGHTS : ALL_RIGHTS, true);
-          view.setBigUint64(pointer + 16, ALL_RIGHTS, true);
+          view.setBigUint64(pointer + 8, e.rightsBase, true);
+          view.setBigUint64(pointer + 16, e.rightsInheriting, true);
           return ok;
         }),
-      fd_fdstat_set_flags: (fd: number, flags: number) => this.withFd(fd, (e) => (table.setFdflags(e, flags), ok)),
-      fd_fdstat_set_rights: (fd: number) => this.withFd(fd, () => ok),
+      fd_fdstat_set_flags: (fd: number, flags: number) => this.withFd(fd, Rights.FD_FDSTAT_SET_FLAGS, (e) => (table.setFdflags(e, flags), ok)),
+      fd_fdstat_set_rights: (fd: number, base: bigint, inheriting: bigint) =>
+        this.withFd(fd, 0n, (e) => (table.narrowRights(e, base, inheriting) ? ok : Errno.NOTCAPABLE)),
       fd_filestat_get: (fd: number, pointer: number) =>
-        this.withFd(fd, (e) => (this.writeFilestat(pointer, fs.fstatSync(e.hostFd, { bigint: true })), ok)),
-      fd_filestat_set_size: (fd: number, size: bigint) => this.withFd(fd, (e) => (fs.ftruncateSync(e.hostFd, Number(size)), ok)),
+        this.withFd(fd, Rights.FD_FILESTAT_GET, (e) => (this.writeFilestat(pointer, fs.fstatSync(e.hostFd, { bigint: true })), ok)),
+      fd_filestat_set_size: (fd: number, size: bigint) => this.withFd(fd, Rights.FD_FILESTAT_SET_SIZE, (e) => (fs.ftruncateSync(e.hostFd, Number(size)), ok)),
       fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, flags: number) =>
-        this.withFd(fd, (e) => this.setTimes(() => fs.fstatSync(e.hostFd), atim, mtim, flags, (a, m) => fs.futimesSync(e.hostFd, a, m))),
+        this.withFd(fd, Rights.FD_FILESTAT_SET_TIMES, (e) => this.setTimes(() => fs.fstatSync(e.hostFd), atim, mtim, flags, (a, m) => fs.futimesSync(e.hostFd, a, m))),
       fd_pread: (fd: number, iovs: number, count: number, offset: bigint, pointer: number) =>
-        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.read(e, buffers, offset)),
+        this.ioCall(fd, Rights.FD_READ | Rights.FD_SEEK, iovs, count, pointer, (e, buffers) => this.read(e, buffers, offset)),
       fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, pointer: number) =>
-        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.write(e, buffers, offset)),
+        this.ioCall(fd, Rights.FD_WRITE | Rights.FD_SEEK, iovs, count, pointer, (e, buffers) => this.write(e, buffers, offset)),
       fd_read: (fd: number, iovs: number, count: number, pointer: number) =>
-        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.read(e, buffers, null)),
+        this.ioCall(fd, Rights.FD_READ, iovs, count, pointer, (e, buffers) => this.read(e, buffers, null)),
       fd_write: (fd: number, iovs: number, count: number, pointer: number) =>
-        this.ioCall(fd, iovs, count, pointer, (e, buffers) => this.write(e, buffers, null)),
+        this.ioCall(fd, Rights.FD_WRITE, iovs, count, pointer, (e, buffers) => this.write(e, buffers, null)),
       fd_prestat_get: (fd: number, pointer: number) =>
-        this.withFd(fd, (e) => {
+        this.withFd(fd, 0n, (e) => {
           if (e.preopen < 0) return Errno.BADF;
           const view = this.view();
           view.setUint32(pointer, 0, true);
@@ -482,16 +508,19 @@ export class SharedWasi {
           return ok;
         }),
       fd_prestat_dir_name: (fd: number, pointer: number, length: number) =>
-        this.withFd(fd, (e) => {
+        this.withFd(fd, 0n, (e) => {
           if (e.preopen < 0) return Errno.BADF;
           const name = encoder.encode(this.preopens[e.preopen]!);
-          this.bytes(pointer, Math.min(length, name.length)).set(name.subarray(0, length));
+          // A buffer too short for the name is an error, not a cut name.
+          if (length < name.length) return Errno.NAMETOOLONG;
+          this.bytes(pointer, name.length).set(name);
           return ok;
         }),
       fd_readdir: (fd: number, buffer: number, length: number, cookie: bigint, pointer: number) => this.readdir(fd, buffer, length, cookie, pointer),
       fd_renumber: (from: number, to: number) => (table.renumber(from, to) ? ok : Errno.BADF),
       fd_seek: (fd: number, offset: bigint, whence: number, pointer: number) =>
-        this.withFd(fd, (e) => {
+        // A seek by 0 from the current position is a tell (wasi-libc's lseek(fd, 0, SEEK_CUR)).
+        this.withFd(fd, offset === 0n && whence === Whence.CUR ? Rights.FD_TELL : Rights.FD_SEEK, (e) => {
           if (!this.seekable(e)) return e.filetype === Filetype.DIRECTORY ? Errno.BADF : Errno.SPIPE;
           const base = whence === Whence.SET ? 0n : whence === Whence.CUR ? table.position(e) : whence === Whence.END ? BigInt(fs.fstatSync(e.hostFd).size) : -1n;
           if (base < 0n || base + offset < 0n) return Errno.INVAL;
@@ -500,7 +529,7 @@ export class SharedWasi {
           return ok;
         }),
       fd_tell: (fd: number, pointer: number) =>
-        this.withFd(fd, (e) => {
+        this.withFd(fd, Rights.FD_TELL, (e) => {
           if (!this.seekable(e)) return Errno.SPIPE;
           this.view().setBigUint64(pointer, table.position(e), true);
           return ok;
@@ -508,16 +537,16 @@ export class SharedWasi {
       // Each path call acts on one name inside its parent directory, held open by the walk, with a
       // host call that does not follow a symlink there itself (see path-walk.ts).
       path_create_directory: (fd: number, path: number, length: number) =>
-        this.withPath(fd, path, length, false, (dir, name) => (fs.mkdirSync(below(dir, name)), ok)),
+        this.withPath(fd, Rights.PATH_CREATE_DIRECTORY, path, length, false, (dir, name) => (fs.mkdirSync(below(dir, name)), ok)),
       path_filestat_get: (fd: number, flags: number, path: number, length: number, pointer: number) => {
         const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
-        return this.withPath(fd, path, length, follow, (dir, name) =>
+        return this.withPath(fd, Rights.PATH_FILESTAT_GET, path, length, follow, (dir, name) =>
           unlessSymlink(dir, name, follow, () => (this.writeFilestat(pointer, fs.lstatSync(below(dir, name), { bigint: true })), ok)),
         );
       },
       path_filestat_set_times: (fd: number, flags: number, path: number, length: number, atim: bigint, mtim: bigint, fstflags: number) => {
         const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
-        return this.withPath(fd, path, length, follow, (dir, name) =>
+        return this.withPath(fd, Rights.PATH_FILESTAT_SET_TIMES, path, length, follow, (dir, name) =>
           unlessSymlink(dir, name, follow, () => {
             const at = below(dir, name);
             return this.setTimes(() => fs.lstatSync(at), atim, mtim, fstflags, (a, m) => fs.lutimesSync(at, a, m));
@@ -526,17 +555,18 @@ export class SharedWasi {
       },
       path_link: (oldFd: number, oldFlags: number, oldPath: number, oldLength: number, newFd: number, newPath: number, newLength: number) => {
         const follow = (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0;
-        return this.withPath(oldFd, oldPath, oldLength, follow, (fromDir, fromName) =>
+        return this.withPath(oldFd, Rights.PATH_LINK_SOURCE, oldPath, oldLength, follow, (fromDir, fromName) =>
           unlessSymlink(fromDir, fromName, follow, () =>
             // link(2) does not follow a symlink it is given: it links the symlink itself.
-            this.withPath(newFd, newPath, newLength, false, (toDir, toName) => (fs.linkSync(below(fromDir, fromName), below(toDir, toName)), ok)),
+            this.withPath(newFd, Rights.PATH_LINK_TARGET, newPath, newLength, false, (toDir, toName, trailingSlash) =>
+              trailingSlash ? createsNothing(toDir, toName) : (fs.linkSync(below(fromDir, fromName), below(toDir, toName)), ok)),
           ),
         );
       },
-      path_open: (dirFd: number, dirflags: number, path: number, length: number, oflags: number, rightsBase: bigint, _inheriting: bigint, fdflags: number, pointer: number) =>
-        this.pathOpen(dirFd, dirflags, path, length, oflags, rightsBase, fdflags, pointer),
+      path_open: (dirFd: number, dirflags: number, path: number, length: number, oflags: number, rightsBase: bigint, inheriting: bigint, fdflags: number, pointer: number) =>
+        this.pathOpen(dirFd, dirflags, path, length, oflags, rightsBase, inheriting, fdflags, pointer),
       path_readlink: (fd: number, path: number, length: number, buffer: number, bufferLength: number, pointer: number) =>
-        this.withPath(fd, path, length, false, (dir, name) => {
+        this.withPath(fd, Rights.PATH_READLINK, path, length, false, (dir, name) => {
           const target = encoder.encode(fs.readlinkSync(below(dir, name)));
           const used = Math.min(target.length, bufferLength);
           this.bytes(buffer, used).set(target.subarray(0, used));
@@ -544,19 +574,28 @@ export class SharedWasi {
           return ok;
         }),
       path_remove_directory: (fd: number, path: number, length: number) =>
-        this.withPath(fd, path, length, false, (dir, name) => (name === '.' ? Errno.INVAL : (fs.rmdirSync(below(dir, name)), ok))),
+        this.withPath(fd, Rights.PATH_REMOVE_DIRECTORY, path, length, false, (dir, name) => (name === '.' ? Errno.INVAL : (fs.rmdirSync(below(dir, name)), ok))),
       path_rename: (fd: number, oldPath: number, oldLength: number, newFd: number, newPath: number, newLength: number) =>
-        this.withPath(fd, oldPath, oldLength, false, (fromDir, fromName) =>
-          this.withPath(newFd, newPath, newLength, false, (toDir, toName) => (fs.renameSync(below(fromDir, fromName), below(toDir, toName)), ok)),
+        this.withPath(fd, Rights.PATH_RENAME_SOURCE, oldPath, oldLength, false, (fromDir, fromName) =>
+          this.withPath(newFd, Rights.PATH_RENAME_TARGET, newPath, newLength, false, (toDir, toName) => (fs.renameSync(below(fromDir, fromName), below(toDir, toName)), ok)),
         ),
       path_symlink: (oldPath: number, oldLength: number, fd: number, newPath: number, newLength: number) => {
         // The link may point anywhere: following it is what the walk checks.
         const target = this.string(oldPath, oldLength);
         if (target.includes('\0')) return Errno.INVAL;
-        return this.withPath(fd, newPath, newLength, false, (dir, name) => (fs.symlinkSync(target, below(dir, name)), ok));
+        // A relative target only: an absolute one could never be followed inside the sandbox.
+        if (target.startsWith('/')) return Errno.NOTCAPABLE;
+        return this.withPath(fd, Rights.PATH_SYMLINK, newPath, newLength, false, (dir, name, trailingSlash) =>
+          trailingSlash ? createsNothing(dir, name) : (fs.symlinkSync(target, below(dir, name)), ok),
+        );
       },
       path_unlink_file: (fd: number, path: number, length: number) =>
-        this.withPath(fd, path, length, false, (dir, name) => (fs.unlinkSync(below(dir, name)), ok)),
+        this.withPath(fd, Rights.PATH_UNLINK_FILE, path, length, false, (dir, name, trailingSlash) => {
+          // `file/` names a directory: unlinking it is ENOTDIR for a file, EISDIR for a directory.
+          if (trailingSlash) return fs.lstatSync(below(dir, name)).isDirectory() ? Errno.ISDIR : Errno.NOTDIR;
+          fs.unlinkSync(below(dir, name));
+          return ok;
+        }),
       poll_oneoff: (inPointer: number, outPointer: number, count: number, pointer: number) => this.pollOneoff(inPointer, outPointer, count, pointer),
       proc_exit: (code: number): number => {
         throw new Error(`proc_exit(${code}) must be routed by the runtime`);
@@ -572,7 +611,8 @@ export class SharedWasi {
       sock_accept: () => Errno.NOTSUP,
       sock_recv: () => Errno.NOTSUP,
       sock_send: () => Errno.NOTSUP,
-      sock_shutdown: () => Errno.NOTSUP,
+      // No sockets here: a descriptor that is open is not one.
+      sock_shutdown: (fd: number) => this.withFd(fd, 0n, () => Errno.NOTSOCK),
     };
     // A pointer or length outside the memory is EFAULT, for every call (the views throw RangeError).
     const guarded: Record<string, (...args: never[]) => number> = {};
