@@ -95,6 +95,39 @@ describe('named pipes', () => {
   });
 });
 
+describe('conformance classes of the official wasi-testsuite, without the suite', () => {
+  it('tracks rights per descriptor, clears APPEND, honours trailing slashes, refuses absolute symlinks, short prestat buffers and non-sockets', async () => {
+    const dir = tempDir('rights');
+    writeFileSync(join(dir, 'file.txt'), 'hello');
+    const result = await run(['--dir', `${dir}::/d`, fixture('wasi_rights')]);
+    // Before: every right everywhere, a write appended after APPEND was cleared, trailing slashes
+    // ignored (file.txt/ unlinked the file), absolute symlinks made, names cut, NOTSUP for sockets.
+    expect(result.stdout).toBe(
+      [
+        'preopen: seek=false write=false path_open=true',
+        'read-only file: read=true write=false',
+        'fd_write on it: NOTCAPABLE',
+        'drop FD_READ: SUCCESS',
+        'fd_read after: NOTCAPABLE',
+        'take FD_READ back: NOTCAPABLE',
+        'clear APPEND: SUCCESS',
+        'content: Xbc',
+        'path_link file.txt -> l/: NOENT',
+        'path_symlink file.txt -> s/: NOENT',
+        'path_unlink_file file.txt/: NOTDIR',
+        'path_open file.txt/: NOTDIR',
+        'path_symlink /etc -> abs: NOTCAPABLE',
+        'fd_prestat_dir_name, 0 bytes: NAMETOOLONG',
+        'sock_shutdown 999: BADF',
+        'sock_shutdown a directory: NOTSOCK',
+        '',
+      ].join('\n'),
+    );
+    expect(readFileSync(join(dir, 'file.txt'), 'utf8')).toBe('hello');
+    expect(readdirSync(dir).sort()).toEqual(['append.txt', 'file.txt']);
+  });
+});
+
 describe('the preopen is a security boundary', () => {
   it('refuses .., absolute paths and symlinks that lead outside, and touches nothing outside', async () => {
     const root = tempDir('sandbox');
