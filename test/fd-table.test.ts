@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { FdTable, MAX_FDS, type FdEntry, type Released } from '../src/wasi/fd-table.js';
 
-const entry = (hostFd: number): FdEntry => ({ hostFd, filetype: 4, fdflags: 0, preopen: -1, tty: false, owned: true, rightsBase: 0b110n, rightsInheriting: 0n });
+const entry = (hostFd: number): FdEntry => ({ hostFd, filetype: 4, fdflags: 0, preopen: -1, tty: false, owned: true, rightsBase: 0b110, rightsInheriting: 0 });
 
 describe('FdTable', () => {
   it('gives the lowest free fd from 3, and EBADF for what is not open', () => {
@@ -46,11 +46,11 @@ describe('FdTable', () => {
     const moved = table.acquire(b)!;
     expect(moved.hostFd).toBe(300);
     expect(moved.index).toBe(inFlight.index); // the same open file description, under a new number
-    expect(moved.rightsBase).toBe(0b110n);
+    expect(moved.rightsBase).toBe(0b110);
     // Rights only narrow: a right it lacks cannot be had; dropping one sticks.
-    expect(table.narrowRights(moved, 0b111n, 0n)).toBe(false);
-    expect(table.narrowRights(moved, 0b010n, 0n)).toBe(true);
-    expect(table.acquire(b)!.rightsBase).toBe(0b010n);
+    expect(table.narrowRights(moved, 0b111, 0)).toBe(false);
+    expect(table.narrowRights(moved, 0b010, 0)).toBe(true);
+    expect(table.acquire(b)!.rightsBase).toBe(0b010);
     table.release(moved.index);
     table.release(moved.index);
     table.release(inFlight.index);
@@ -84,7 +84,7 @@ describe('FdTable', () => {
           switch (random(6)) {
             case 0: {
               const hostFd = Atomics.add(nextHostFd, 0, 1) + 1;
-              if (table.open({ hostFd, filetype: 4, fdflags: 0, preopen: -1, tty: false, owned: true, rightsBase: 6n, rightsInheriting: 0n }, 3) < 0) Atomics.store(closedFlags, hostFd, 1);
+              if (table.open({ hostFd, filetype: 4, fdflags: 0, preopen: -1, tty: false, owned: true, rightsBase: 6, rightsInheriting: 0 }, 3) < 0) Atomics.store(closedFlags, hostFd, 1);
               break;
             }
             case 1: table.close(fd); break;

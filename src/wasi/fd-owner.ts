@@ -81,7 +81,7 @@ export function createProgramWasi(options: WasiOptions): ProgramWasi {
     // Like node:wasi, stdout and stderr report APPEND.
     const tty = isatty(hostFd);
     const rightsBase = tty || filetype === Filetype.SOCKET_STREAM ? RightsOf.stream : ALL_RIGHTS;
-    table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, tty, owned: false, rightsBase, rightsInheriting: 0n });
+    table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, tty, owned: false, rightsBase, rightsInheriting: 0 });
   });
   const preopens = Object.entries(options.preopens ?? {});
   if (preopens.length > 0 && !pathWalkSupported) {

@@ -15,12 +15,12 @@
  * on that descriptor, not the other way round. `fd_renumber` moves a handle between fd numbers
  * without touching calls in flight on it.
  *
- * Handle layout (Int32 words): [ref, hostFd, filetype, fdflags, preopen, tty, owned, unused,
- * position (i64, 8-byte aligned), rights base (i64), rights inheriting (i64)].
+ * Handle layout (Int32 words): [ref, hostFd, filetype, fdflags, preopen, tty, owned, rights base,
+ * position (i64, 8-byte aligned), rights inheriting, unused].
  */
 
-const HANDLE_WORDS = 14;
-const Field = { Ref: 0, HostFd: 1, Filetype: 2, Fdflags: 3, Preopen: 4, Tty: 5, Owned: 6, Position: 8, RightsBase: 10, RightsInheriting: 12 } as const;
+const HANDLE_WORDS = 12;
+const Field = { Ref: 0, HostFd: 1, Filetype: 2, Fdflags: 3, Preopen: 4, Tty: 5, Owned: 6, RightsBase: 7, Position: 8, RightsInheriting: 10 } as const;
 const State = { Free: 0, Busy: 1, Open: 2, Closing: 3 } as const;
 const STATE_BITS = 3;
 const ONE_USER = 4;
@@ -46,10 +46,10 @@ export interface FdEntry {
   tty: boolean;
   /** Opened by the library for this program, so closed by it; false for the caller's stdio fds. */
   owned: boolean;
-  /** What calls on it may do (WASI rights); `fd_fdstat_set_rights` can only narrow them. */
-  rightsBase: bigint;
+  /** What calls on it may do (WASI rights, see constants.ts); `fd_fdstat_set_rights` can only narrow them. */
+  rightsBase: number;
   /** The most that descriptors opened below it (a directory) may have. */
-  rightsInheriting: bigint;
+  rightsInheriting: number;
 }
 
 /** An acquired handle: its fields may be read, and its host fd used, until `release`. */
@@ -154,8 +154,8 @@ export class FdTable {
       preopen: words[base + Field.Preopen]!,
       tty: words[base + Field.Tty] === 1,
       owned: words[base + Field.Owned] === 1,
-      rightsBase: Atomics.load(this.positions, (base + Field.RightsBase) / 2),
-      rightsInheriting: Atomics.load(this.positions, (base + Field.RightsInheriting) / 2),
+      rightsBase: Atomics.load(words, base + Field.RightsBase),
+      rightsInheriting: Atomics.load(words, base + Field.RightsInheriting),
     };
   }
 
@@ -191,8 +191,8 @@ export class FdTable {
       this.words[base + Field.Tty] = entry.tty ? 1 : 0;
       this.words[base + Field.Owned] = entry.owned ? 1 : 0;
       Atomics.store(this.positions, (base + Field.Position) / 2, 0n);
-      Atomics.store(this.positions, (base + Field.RightsBase) / 2, entry.rightsBase);
-      Atomics.store(this.positions, (base + Field.RightsInheriting) / 2, entry.rightsInheriting);
+      Atomics.store(this.words, base + Field.RightsBase, entry.rightsBase);
+      Atomics.store(this.words, base + Field.RightsInheriting, entry.rightsInheriting);
       Atomics.store(this.words, ref, State.Open);
       return index;
     }
@@ -275,15 +275,13 @@ export class FdTable {
   }
 
   /** Narrows the rights (WASI's fd_fdstat_set_rights); false (ENOTCAPABLE) when asked for a right it lacks. */
-  narrowRights(handle: Handle, base: bigint, inheriting: bigint): boolean {
+  narrowRights(handle: Handle, base: number, inheriting: number): boolean {
     const at = this.base(handle.index);
-    const baseIndex = (at + Field.RightsBase) / 2;
-    const inheritingIndex = (at + Field.RightsInheriting) / 2;
-    if ((base & ~Atomics.load(this.positions, baseIndex)) !== 0n) return false;
-    if ((inheriting & ~Atomics.load(this.positions, inheritingIndex)) !== 0n) return false;
+    if ((base & ~Atomics.load(this.words, at + Field.RightsBase)) !== 0) return false;
+    if ((inheriting & ~Atomics.load(this.words, at + Field.RightsInheriting)) !== 0) return false;
     // Rights only ever shrink, so two threads narrowing at once end with one of their sets, never more.
-    Atomics.and(this.positions, baseIndex, base);
-    Atomics.and(this.positions, inheritingIndex, inheriting);
+    Atomics.and(this.words, at + Field.RightsBase, base);
+    Atomics.and(this.words, at + Field.RightsInheriting, inheriting);
     return true;
   }
 

@@ -22,6 +22,7 @@ import {
   Rights,
   RightsOf,
   Size,
+  rightsFromAbi,
   SUBCLOCKFLAG_ABSTIME,
   Whence,
   errnoOf,
@@ -197,7 +198,7 @@ export class SharedWasi {
    * Runs a call that works on the fd `fd`, holding a reference to its handle for the whole call, so
    * that its host fd cannot be closed (and its number reused) under it. node:fs errors become their errno.
    */
-  private withFd(fd: number, needs: bigint, call: (handle: Handle) => number): number {
+  private withFd(fd: number, needs: number, call: (handle: Handle) => number): number {
     const handle = this.table.acquire(fd);
     if (!handle) return Errno.BADF;
     try {
@@ -211,7 +212,7 @@ export class SharedWasi {
   }
 
   /** Runs `act` on the final component of a guest path below the directory `fd` (see path-walk.ts). */
-  private withPath(fd: number, needs: bigint, pathPointer: number, pathLength: number, follow: boolean, act: FinalAction): number {
+  private withPath(fd: number, needs: number, pathPointer: number, pathLength: number, follow: boolean, act: FinalAction): number {
     const path = this.string(pathPointer, pathLength);
     return this.withFd(fd, needs, (dir) => (dir.filetype === Filetype.DIRECTORY ? walkPath(dir.hostFd, path, follow, act) : Errno.NOTDIR));
   }
@@ -255,7 +256,7 @@ export class SharedWasi {
     return count;
   }
 
-  private ioCall(fd: number, needs: bigint, iovs: number, count: number, resultPointer: number, io: (entry: Handle, buffers: Uint8Array[]) => number): number {
+  private ioCall(fd: number, needs: number, iovs: number, count: number, resultPointer: number, io: (entry: Handle, buffers: Uint8Array[]) => number): number {
     return this.withFd(fd, needs, (entry) => {
       const done = io(entry, this.iovecs(iovs, count));
       if (done < 0) return -done;
@@ -344,8 +345,8 @@ export class SharedWasi {
     pathPointer: number,
     pathLength: number,
     oflags: number,
-    rightsBase: bigint,
-    rightsInheriting: bigint,
+    rightsBase: number,
+    rightsInheriting: number,
     fdflags: number,
     fdPointer: number,
   ): number {
@@ -353,9 +354,8 @@ export class SharedWasi {
     const path = this.string(pathPointer, pathLength);
     const { constants: c } = fs;
     // The access mode follows the rights asked for, as in node:wasi (uvwasi).
-    const reads = (rightsBase & (Rights.FD_READ | Rights.FD_READDIR)) !== 0n;
-    const writes =
-      (rightsBase & (Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE)) !== 0n || (oflags & Oflags.TRUNC) !== 0;
+    const reads = (rightsBase & (Rights.FD_READ | Rights.FD_READDIR)) !== 0;
+    const writes = (rightsBase & (Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE)) !== 0 || (oflags & Oflags.TRUNC) !== 0;
     let flags = writes ? (reads ? c.O_RDWR : c.O_WRONLY) : c.O_RDONLY;
     if (oflags & Oflags.CREAT) flags |= c.O_CREAT;
     if (oflags & Oflags.EXCL) flags |= c.O_EXCL;
@@ -365,11 +365,13 @@ export class SharedWasi {
     // fd_fdstat_set_flags could not turn it off (Node has no fcntl). Appends are done by `write`.
     if (fdflags & Fdflags.SYNC) flags |= c.O_SYNC;
     if (fdflags & Fdflags.DSYNC) flags |= c.O_DSYNC;
-    const needs = Rights.PATH_OPEN | (oflags & Oflags.CREAT ? Rights.PATH_CREATE_FILE : 0n) | (oflags & Oflags.TRUNC ? Rights.PATH_FILESTAT_SET_SIZE : 0n);
+    const needs = Rights.PATH_OPEN | (oflags & Oflags.CREAT ? Rights.PATH_CREATE_FILE : 0) | (oflags & Oflags.TRUNC ? Rights.PATH_FILESTAT_SET_SIZE : 0);
     return this.withFd(dirFd, needs, (dir) => {
       if (dir.filetype !== Filetype.DIRECTORY) return Errno.NOTDIR;
       // Rights a descriptor below `dir` may never have.
-      if ((rightsBase & ~dir.rightsInheriting) !== 0n || (rightsInheriting & ~dir.rightsInheriting) !== 0n) return Errno.NOTCAPABLE;
+      if (rightsBase < 0 || rightsInheriting < 0 || (rightsBase & ~dir.rightsInheriting) !== 0 || (rightsInheriting & ~dir.rightsInheriting) !== 0) {
+        return Errno.NOTCAPABLE;
+      }
       // The coordinator opens it (it owns every host fd of the program), non-blocking: a FIFO
       // whose writer is not there yet is waited for here, in terminable naps.
       let hostFd: number;
@@ -380,14 +382,14 @@ export class SharedWasi {
         sleepMs(1);
       }
       if (hostFd < 0) return -hostFd;
-      const entry = { hostFd, filetype: Filetype.UNKNOWN as number, fdflags, preopen: -1, tty: false, owned: true, rightsBase: 0n, rightsInheriting: 0n };
+      const entry = { hostFd, filetype: Filetype.UNKNOWN as number, fdflags, preopen: -1, tty: false, owned: true, rightsBase: 0, rightsInheriting: 0 };
       try {
         entry.filetype = filetypeOf(fs.fstatSync(hostFd));
         entry.tty = isatty(hostFd);
         // What was asked for, as far as this kind of file can have it.
         const most = entry.filetype === Filetype.DIRECTORY ? RightsOf.directory : entry.filetype === Filetype.REGULAR_FILE ? RightsOf.regularFile : RightsOf.stream;
         entry.rightsBase = rightsBase & most;
-        entry.rightsInheriting = entry.filetype === Filetype.DIRECTORY ? rightsInheriting & DIRECTORY_INHERITING : 0n;
+        entry.rightsInheriting = entry.filetype === Filetype.DIRECTORY ? rightsInheriting & DIRECTORY_INHERITING : 0;
       } catch (error) {
         this.options.owner.release(entry);
         return errnoOf(error);
@@ -474,18 +476,21 @@ export class SharedWasi {
       fd_datasync: (fd: number) => this.withFd(fd, Rights.FD_DATASYNC, (e) => (fs.fdatasyncSync(e.hostFd), ok)),
       fd_sync: (fd: number) => this.withFd(fd, Rights.FD_SYNC, (e) => (fs.fsyncSync(e.hostFd), ok)),
       fd_fdstat_get: (fd: number, pointer: number) =>
-        this.withFd(fd, 0n, (e) => {
+        this.withFd(fd, 0, (e) => {
           const view = this.view();
           this.bytes(pointer, Size.fdstat).fill(0);
           view.setUint8(pointer, e.filetype);
           view.setUint16(pointer + 2, e.fdflags, true);
-          view.setBigUint64(pointer + 8, e.rightsBase, true);
-          view.setBigUint64(pointer + 16, e.rightsInheriting, true);
+          view.setBigUint64(pointer + 8, BigInt(e.rightsBase), true);
+          view.setBigUint64(pointer + 16, BigInt(e.rightsInheriting), true);
           return ok;
         }),
       fd_fdstat_set_flags: (fd: number, flags: number) => this.withFd(fd, Rights.FD_FDSTAT_SET_FLAGS, (e) => (table.setFdflags(e, flags), ok)),
       fd_fdstat_set_rights: (fd: number, base: bigint, inheriting: bigint) =>
-        this.withFd(fd, 0n, (e) => (table.narrowRights(e, base, inheriting) ? ok : Errno.NOTCAPABLE)),
+        this.withFd(fd, 0, (e) => {
+          const [b, i] = [rightsFromAbi(base), rightsFromAbi(inheriting)];
+          return b >= 0 && i >= 0 && table.narrowRights(e, b, i) ? ok : Errno.NOTCAPABLE;
+        }),
       fd_filestat_get: (fd: number, pointer: number) =>
         this.withFd(fd, Rights.FD_FILESTAT_GET, (e) => (this.writeFilestat(pointer, fs.fstatSync(e.hostFd, { bigint: true })), ok)),
       fd_filestat_set_size: (fd: number, size: bigint) => this.withFd(fd, Rights.FD_FILESTAT_SET_SIZE, (e) => (fs.ftruncateSync(e.hostFd, Number(size)), ok)),
@@ -500,7 +505,7 @@ export class SharedWasi {
       fd_write: (fd: number, iovs: number, count: number, pointer: number) =>
         this.ioCall(fd, Rights.FD_WRITE, iovs, count, pointer, (e, buffers) => this.write(e, buffers, null)),
       fd_prestat_get: (fd: number, pointer: number) =>
-        this.withFd(fd, 0n, (e) => {
+        this.withFd(fd, 0, (e) => {
           if (e.preopen < 0) return Errno.BADF;
           const view = this.view();
           view.setUint32(pointer, 0, true);
@@ -508,7 +513,7 @@ export class SharedWasi {
           return ok;
         }),
       fd_prestat_dir_name: (fd: number, pointer: number, length: number) =>
-        this.withFd(fd, 0n, (e) => {
+        this.withFd(fd, 0, (e) => {
           if (e.preopen < 0) return Errno.BADF;
           const name = encoder.encode(this.preopens[e.preopen]!);
           // A buffer too short for the name is an error, not a cut name.
@@ -564,7 +569,7 @@ export class SharedWasi {
         );
       },
       path_open: (dirFd: number, dirflags: number, path: number, length: number, oflags: number, rightsBase: bigint, inheriting: bigint, fdflags: number, pointer: number) =>
-        this.pathOpen(dirFd, dirflags, path, length, oflags, rightsBase, inheriting, fdflags, pointer),
+        this.pathOpen(dirFd, dirflags, path, length, oflags, rightsFromAbi(rightsBase), rightsFromAbi(inheriting), fdflags, pointer),
       path_readlink: (fd: number, path: number, length: number, buffer: number, bufferLength: number, pointer: number) =>
         this.withPath(fd, Rights.PATH_READLINK, path, length, false, (dir, name) => {
           const target = encoder.encode(fs.readlinkSync(below(dir, name)));
@@ -612,7 +617,7 @@ export class SharedWasi {
       sock_recv: () => Errno.NOTSUP,
       sock_send: () => Errno.NOTSUP,
       // No sockets here: a descriptor that is open is not one.
-      sock_shutdown: (fd: number) => this.withFd(fd, 0n, () => Errno.NOTSOCK),
+      sock_shutdown: (fd: number) => this.withFd(fd, 0, () => Errno.NOTSOCK),
     };
     // A pointer or length outside the memory is EFAULT, for every call (the views throw RangeError).
     const guarded: Record<string, (...args: never[]) => number> = {};

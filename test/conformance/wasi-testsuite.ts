@@ -42,10 +42,11 @@ interface Spec {
 function readSpec(wasm: string): Spec {
   const file = wasm.replace(/\.wasm$/, '.json');
   const raw = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
-  const operations = raw.operations as { type: string; args?: string[]; env?: Record<string, string>; dirs?: string[]; exit_code?: number; id?: string; payload?: string }[] | undefined;
+  type Operation = { type: string; args?: string[]; env?: Record<string, string>; dirs?: string[]; exit_code?: number; id?: string; payload?: string };
+  const operations = raw.operations as Operation[] | undefined;
   if (operations) {
-    const run = operations.find((o) => o.type === 'run') ?? {};
-    const wait = operations.find((o) => o.type === 'wait') ?? {};
+    const run: Operation = operations.find((o) => o.type === 'run') ?? { type: 'run' };
+    const wait: Operation = operations.find((o) => o.type === 'wait') ?? { type: 'wait' };
     const read = operations.find((o) => o.type === 'read' && (o.id ?? 'stdout') === 'stdout');
     return { args: run.args ?? [], env: run.env ?? {}, dirs: run.dirs ?? [], exitCode: wait.exit_code ?? 0, stdout: read?.payload };
   }
