@@ -38,7 +38,6 @@ export const Fstflags = { ATIM: 1, ATIM_NOW: 2, MTIM: 4, MTIM_NOW: 8 } as const;
 export const LOOKUP_SYMLINK_FOLLOW = 1;
 export const Clock = { REALTIME: 0, MONOTONIC: 1, PROCESS_CPUTIME_ID: 2, THREAD_CPUTIME_ID: 3 } as const;
 export const EventType = { CLOCK: 0, FD_READ: 1, FD_WRITE: 2 } as const;
-export const SUBCLOCKFLAG_ABSTIME = 1;
 
 /**
  * Every right of preview1. Rights are 64-bit in the ABI but use only the low 30 bits, so they are
@@ -78,5 +77,3 @@ export function rightsFromAbi(rights: bigint): number {
   return rights >= 0n && rights <= BigInt(ALL_RIGHTS) ? Number(rights) : -1;
 }
 
-/** Byte sizes of the ABI's records. */
-export const Size = { iovec: 8, fdstat: 24, filestat: 64, prestat: 8, dirent: 24, subscription: 48, event: 32 } as const;

@@ -21,12 +21,11 @@ import {
   Oflags,
   Rights,
   RightsOf,
-  Size,
   rightsFromAbi,
-  SUBCLOCKFLAG_ABSTIME,
   Whence,
   errnoOf,
 } from './constants.js';
+import { Dirent, Event, Fdstat, Filestat, Iovec, Prestat, Subscription, type EventValue, type SubscriptionValue } from './abi.js';
 import { FdTable, type Handle } from './fd-table.js';
 import { WOULD_BLOCK, type FdOwnerClient } from './fd-owner.js';
 import { below, itself, unlessSymlink, walkPath, type FinalAction } from './path-walk.js';
@@ -157,22 +156,14 @@ export class SharedWasi {
     const view = this.view();
     const buffers: Uint8Array[] = [];
     for (let i = 0; i < count; i++) {
-      const at = pointer + i * Size.iovec;
-      buffers.push(this.bytes(view.getUint32(at, true), view.getUint32(at + 4, true)));
+      const iovec = Iovec.read(view, pointer + i * Iovec.size);
+      buffers.push(this.bytes(iovec.pointer, iovec.length));
     }
     return buffers;
   }
 
   private writeFilestat(pointer: number, stats: BigIntStats): void {
-    const view = this.view();
-    view.setBigUint64(pointer, stats.dev, true);
-    view.setBigUint64(pointer + 8, stats.ino, true);
-    view.setUint8(pointer + 16, filetypeOf(stats));
-    view.setBigUint64(pointer + 24, stats.nlink, true);
-    view.setBigUint64(pointer + 32, stats.size, true);
-    view.setBigUint64(pointer + 40, stats.atimeNs, true);
-    view.setBigUint64(pointer + 48, stats.mtimeNs, true);
-    view.setBigUint64(pointer + 56, stats.ctimeNs, true);
+    Filestat.write(this.view(), pointer, { ...stats, filetype: filetypeOf(stats) });
   }
 
   /** Writes NUL-terminated strings and their pointers (args_get, environ_get). */
@@ -268,67 +259,46 @@ export class SharedWasi {
   private pollOneoff(inPointer: number, outPointer: number, count: number, eventsPointer: number): number {
     if (count === 0) return Errno.INVAL;
     const view = this.view();
-    interface Ready { userdata: bigint; type: number; error: number; nbytes: bigint }
-    const ready: Ready[] = [];
+    // Both ends checked against the memory before anything is decoded or kept.
+    this.bytes(inPointer, count * Subscription.size);
+    this.bytes(outPointer, count * Event.size);
+    const subscriptions = Array.from({ length: count }, (_, i) => Subscription.read(view, inPointer + i * Subscription.size));
+    const ready: EventValue[] = [];
     let earliest: { userdata: bigint; deadline: bigint } | undefined;
-    let waitsOnStdin = false;
+    const stdinReaders: SubscriptionValue[] = [];
     const now = process.hrtime.bigint();
-    for (let i = 0; i < count; i++) {
-      const at = inPointer + i * Size.subscription;
-      const userdata = view.getBigUint64(at, true);
-      const type = view.getUint8(at + 8);
-      if (type === EventType.CLOCK) {
-        const clock = view.getUint32(at + 16, true);
-        const timeout = view.getBigUint64(at + 24, true);
-        const absolute = (view.getUint16(at + 40, true) & SUBCLOCKFLAG_ABSTIME) !== 0;
-        const clockNow = nowNs(clock);
+    for (const subscription of subscriptions) {
+      const { userdata, type, clock } = subscription;
+      if (clock) {
+        const clockNow = nowNs(clock.id);
         if (clockNow === undefined) {
           ready.push({ userdata, type, error: Errno.INVAL, nbytes: 0n });
           continue;
         }
-        const deadline = now + (absolute ? timeout - clockNow : timeout);
+        const deadline = now + (clock.absolute ? clock.timeout - clockNow : clock.timeout);
         if (!earliest || deadline < earliest.deadline) earliest = { userdata, deadline };
       } else {
-        const readsStdin = this.readsStdin(view.getUint32(at + 16, true));
+        const readsStdin = this.readsStdin(subscription.fd);
         if (readsStdin === undefined) ready.push({ userdata, type, error: Errno.BADF, nbytes: 0n });
         else if (type === EventType.FD_READ && readsStdin) {
           if (this.options.stdin.poll(0)) ready.push({ userdata, type, error: Errno.SUCCESS, nbytes: 1n });
-          else waitsOnStdin = true;
+          else stdinReaders.push(subscription);
         } else ready.push({ userdata, type, error: Errno.SUCCESS, nbytes: 0n });
       }
     }
     if (ready.length === 0) {
       // Rounded up: a clock event must not come before its deadline.
       const waitMs = earliest ? Math.max(0, Math.ceil(Number(earliest.deadline - process.hrtime.bigint()) / NS_PER_MS)) : Infinity;
-      if (waitsOnStdin && this.options.stdin.poll(waitMs)) {
-        ready.push(...this.stdinSubscriptions(inPointer, count));
+      if (stdinReaders.length > 0 && this.options.stdin.poll(waitMs)) {
+        for (const { userdata } of stdinReaders) ready.push({ userdata, type: EventType.FD_READ, error: Errno.SUCCESS, nbytes: 1n });
       } else if (earliest) {
-        if (!waitsOnStdin) sleepMs(waitMs);
+        if (stdinReaders.length === 0) sleepMs(waitMs);
         ready.push({ userdata: earliest.userdata, type: EventType.CLOCK, error: Errno.SUCCESS, nbytes: 0n });
       }
     }
-    ready.forEach((event, i) => {
-      const at = outPointer + i * Size.event;
-      this.bytes(at, Size.event).fill(0);
-      view.setBigUint64(at, event.userdata, true);
-      view.setUint16(at + 8, event.error, true);
-      view.setUint8(at + 10, event.type);
-      view.setBigUint64(at + 16, event.nbytes, true);
-    });
+    ready.forEach((event, i) => Event.write(view, outPointer + i * Event.size, event));
     view.setUint32(eventsPointer, ready.length, true);
     return Errno.SUCCESS;
-  }
-
-  private stdinSubscriptions(inPointer: number, count: number) {
-    const view = this.view();
-    const events = [];
-    for (let i = 0; i < count; i++) {
-      const at = inPointer + i * Size.subscription;
-      if (view.getUint8(at + 8) !== EventType.FD_READ) continue;
-      if (this.readsStdin(view.getUint32(at + 16, true)) !== true) continue;
-      events.push({ userdata: view.getBigUint64(at, true), type: EventType.FD_READ, error: Errno.SUCCESS, nbytes: 1n });
-    }
-    return events;
   }
 
   /** Whether `fd` is the process's stdin (read through the coordinator); undefined when it is not open. */
@@ -410,18 +380,12 @@ export class SharedWasi {
       // The directory the descriptor is open on, wherever it has been moved: never a stored path.
       const names = fs.readdirSync(itself(entry.hostFd)); // like node:wasi: no '.' and '..'
       const out = this.bytes(buffer, length); // checked against the memory before anything is read
-      const header = new DataView(new ArrayBuffer(Size.dirent));
+
       let used = 0;
       for (let i = Number(cookie); i < names.length && used < length; i++) {
         const name = encoder.encode(names[i]!);
         const stats = fs.lstatSync(below(entry.hostFd, names[i]!), { bigint: true });
-        header.setBigUint64(0, BigInt(i + 1), true);
-        header.setBigUint64(8, stats.ino, true);
-        header.setUint32(16, name.length, true);
-        header.setUint8(20, filetypeOf(stats));
-        const record = new Uint8Array(Size.dirent + name.length);
-        record.set(new Uint8Array(header.buffer));
-        record.set(name, Size.dirent);
+        const record = Dirent.encode({ next: BigInt(i + 1), ino: stats.ino, name, filetype: filetypeOf(stats) });
         // A record that does not fit is cut: a full buffer tells the caller to ask again.
         const fits = Math.min(record.length, length - used);
         out.set(record.subarray(0, fits), used);
@@ -477,12 +441,7 @@ export class SharedWasi {
       fd_sync: (fd: number) => this.withFd(fd, Rights.FD_SYNC, (e) => (fs.fsyncSync(e.hostFd), ok)),
       fd_fdstat_get: (fd: number, pointer: number) =>
         this.withFd(fd, 0, (e) => {
-          const view = this.view();
-          this.bytes(pointer, Size.fdstat).fill(0);
-          view.setUint8(pointer, e.filetype);
-          view.setUint16(pointer + 2, e.fdflags, true);
-          view.setBigUint64(pointer + 8, BigInt(e.rightsBase), true);
-          view.setBigUint64(pointer + 16, BigInt(e.rightsInheriting), true);
+          Fdstat.write(this.view(), pointer, e);
           return ok;
         }),
       fd_fdstat_set_flags: (fd: number, flags: number) => this.withFd(fd, Rights.FD_FDSTAT_SET_FLAGS, (e) => (table.setFdflags(e, flags), ok)),
@@ -507,9 +466,7 @@ export class SharedWasi {
       fd_prestat_get: (fd: number, pointer: number) =>
         this.withFd(fd, 0, (e) => {
           if (e.preopen < 0) return Errno.BADF;
-          const view = this.view();
-          view.setUint32(pointer, 0, true);
-          view.setUint32(pointer + 4, encoder.encode(this.preopens[e.preopen]!).length, true);
+          Prestat.write(this.view(), pointer, encoder.encode(this.preopens[e.preopen]!).length);
           return ok;
         }),
       fd_prestat_dir_name: (fd: number, pointer: number, length: number) =>
