@@ -62,7 +62,7 @@ describe('FdTable', () => {
   it('never lets a call use a host fd after it was handed back for closing, under 4 threads opening, using, renumbering and closing at once', async () => {
     // Host fds are fake numbers 1..N; `closedFlags[n]` is set when the table hands n back. A call
     // that finds the flag set while it holds a reference has used a closed host fd.
-    const hostFds = 1 << 18; // more than the opens the workers make (about 100,000)
+    const hostFds = 1 << 19; // more than the opens the workers make (about 200,000)
     const table = FdTable.create(() => undefined);
     const shared = {
       table: table.buffer,
@@ -105,7 +105,7 @@ describe('FdTable', () => {
     const tableModule = new URL('../dist/wasi/fd-table.js', import.meta.url).href;
     const results = await Promise.all(
       Array.from({ length: 4 }, (_, i) => {
-        const worker = new Worker(workerSource, { eval: true, workerData: { ...shared, tableModule, seed: 17 + i, rounds: 150_000 } });
+        const worker = new Worker(workerSource, { eval: true, workerData: { ...shared, tableModule, seed: 17 + i, rounds: 300_000 } });
         return new Promise<{ doubleCloses: number; usesAfterClose: number; uses: number }>((resolve, reject) => {
           worker.once('message', resolve);
           worker.once('error', reject);

@@ -261,16 +261,21 @@ export class FdTable {
       const replaced = Atomics.load(this.map, to);
       if (moving <= 0 || replaced <= 0) return false;
       if (from === to) return true;
-      // `to` names the moving handle first (for a moment both names do), then `from` lets go of it.
-      if (Atomics.compareExchange(this.map, to, replaced, moving) !== replaced) continue;
-      if (Atomics.compareExchange(this.map, from, moving, MAP_FREE) !== moving) {
-        // `from` was closed meanwhile: put `to` back as it was, if nobody touched it either; if
-        // someone closed `to` meanwhile, nothing names `to`'s old handle any more: close it too.
-        if (Atomics.compareExchange(this.map, to, moving, replaced) !== moving) this.markClosing(replaced - 1);
+      // `from` lets go of the moving handle first, then `to` takes it. Every step leaves each handle
+      // either named by an fd or closing, so none is ever lost (a lost handle's host fd would never
+      // be closed). Putting `to` back after a failed step would not do: meanwhile its number may
+      // have been closed and given to a new file with the very same handle index (ABA).
+      if (Atomics.compareExchange(this.map, from, moving, MAP_FREE) !== moving) continue;
+      if (Atomics.compareExchange(this.map, to, replaced, moving) === replaced) {
+        this.markClosing(replaced - 1);
+        return true;
+      }
+      // `to` changed meanwhile: give the handle back to `from` and look again, or, if `from` was
+      // opened anew meanwhile, close the handle (as a close of `from` would have).
+      if (Atomics.compareExchange(this.map, from, MAP_FREE, moving) !== MAP_FREE) {
+        this.markClosing(moving - 1);
         return false;
       }
-      this.markClosing(replaced - 1);
-      return true;
     }
   }
 
