@@ -16,7 +16,8 @@ import {
 import type { LoadedProgram } from './module-loader.js';
 import type { ResolvedConfig } from './options.js';
 import { BOOT_KEY, type BootData, type ErrorInfo, type ThreadRole, type WorkerMessage } from './protocol.js';
-import { Header, ProgramState, SharedControl, SlotState } from './ring.js';
+import { answerReply, type ReplyCell } from './reply-cell.js';
+import { Header, SharedControl, SlotState } from './ring.js';
 import { EAGAIN } from './spawn.js';
 import { closeProgramWasi, createProgramWasi, serveFdRequest, type ProgramWasi } from './wasi/fd-owner.js';
 import { stdinRelay } from './wasi/stdin-relay.js';
@@ -46,7 +47,7 @@ const COLD_SLOT_WAIT_MS = 50;
 interface WaitingColdSpawn {
   tid: number;
   startArg: number;
-  reply: Int32Array;
+  reply: ReplyCell;
   timer: NodeJS.Timeout;
 }
 
@@ -154,7 +155,7 @@ export class Program {
     }
   }
 
-  private startWorker(role: ThreadRole, slot: number, coldReply?: Int32Array, initialPool = false): void {
+  private startWorker(role: ThreadRole, slot: number, coldReply?: ReplyCell, initialPool = false): void {
     const { config, program } = this;
     const boot: BootData = {
       namespace: this.namespace,
@@ -248,7 +249,7 @@ export class Program {
           void this.finish({ code: message.code });
         } else {
           // Set before looking at LiveThreads: either we see 0 or the last thread sees the flag.
-          Atomics.store(this.control.words, Header.LastThreadWatch, 1);
+          this.control.watchLastThread();
           this.checkEvents();
         }
         break;
@@ -273,7 +274,7 @@ export class Program {
     }
   }
 
-  private coldSpawn(tid: number, startArg: number, reply: Int32Array): void {
+  private coldSpawn(tid: number, startArg: number, reply: ReplyCell): void {
     const slot = this.freeSlots.pop();
     if (slot !== undefined) {
       this.control.assign(slot, tid, startArg);
@@ -294,13 +295,11 @@ export class Program {
 
   private refuseColdSpawn(waiting: WaitingColdSpawn): void {
     this.waitingColdSpawns = this.waitingColdSpawns.filter((w) => w !== waiting);
-    Atomics.store(waiting.reply, 0, -EAGAIN);
-    Atomics.notify(waiting.reply, 0);
+    answerReply(waiting.reply, -EAGAIN);
   }
 
   private markPoolReady(): void {
-    Atomics.store(this.control.words, Header.PoolReady, 1);
-    Atomics.notify(this.control.words, Header.PoolReady);
+    this.control.markPoolReady();
     this.checkEvents();
   }
 
@@ -309,7 +308,7 @@ export class Program {
     if (this.outcome) return;
     const seen = this.control.load(Header.Events);
     this.checkEvents();
-    const wait = Atomics.waitAsync(this.control.words, Header.Events, seen);
+    const wait = this.control.waitForEvents(seen);
     if (wait.async) void wait.value.then(() => this.watchEvents());
     else setImmediate(() => this.watchEvents());
   }
@@ -357,7 +356,7 @@ export class Program {
       return;
     }
     this.outcome = outcome;
-    Atomics.store(this.control.words, Header.State, ProgramState.Ending);
+    this.control.markEnding();
     // Wake the event watch so that its pending Atomics.waitAsync settles: a wait that is never woken
     // keeps this program (its memory reserves gigabytes of address space) reachable for good.
     this.control.signalCoordinator();
@@ -367,7 +366,7 @@ export class Program {
     await Promise.all([...this.workers.keys()].map((worker) => worker.terminate()));
     // Every thread is gone now, also one whose wasm had returned (and been joined) but whose worker
     // had not yet counted it out when the end came.
-    Atomics.store(this.control.words, Header.LiveThreads, 0);
+    this.control.clearLiveThreads();
     stdinRelay.cancel(this);
     if (this.wasi) closeProgramWasi(this.wasi);
     running.delete(this.namespace);

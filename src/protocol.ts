@@ -1,5 +1,6 @@
 /** What the coordinator hands each worker, and the messages workers send back (never the reverse). */
 import type { WasiOptions } from './options.js';
+import type { ReplyCell } from './reply-cell.js';
 import type { FdRequest } from './wasi/fd-owner.js';
 import type { StdinRequest } from './wasi/stdin-client.js';
 import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from './wasm-types.js';
@@ -21,7 +22,7 @@ export interface BootData {
   /** The worker's slot; -1 for the wasm main thread. */
   slot: number;
   /** Set for a cold spawn: the worker stores the tid here once it is instantiated. */
-  coldReply?: Int32Array;
+  coldReply?: ReplyCell;
   wasiOptions: WasiOptions;
   /** Set for the shared WASI: the program's descriptor table and preopens. */
   sharedWasi?: { fdTable: SharedArrayBuffer; preopens: string[] };
@@ -40,7 +41,7 @@ export interface ErrorInfo {
 export type WorkerMessage =
   /** Instantiated (and, for a pool worker, parked in the ring). */
   | { type: 'ready' }
-  | { type: 'cold-spawn'; tid: number; startArg: number; reply: Int32Array }
+  | { type: 'cold-spawn'; tid: number; startArg: number; reply: ReplyCell }
   | { type: 'exit'; tid: number; code: number }
   | { type: 'trap'; tid: number; error: ErrorInfo }
   | { type: 'main-done'; code: number; destroyWhenEnd: boolean }

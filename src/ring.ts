@@ -163,6 +163,37 @@ export class SharedControl {
     }
   }
 
+  /** Coordinator: the program is ending; spawns fail fast from now on. */
+  markEnding(): void {
+    Atomics.store(this.words, Header.State, ProgramState.Ending);
+  }
+
+  /** Coordinator, once every worker has ended: no thread is alive. */
+  clearLiveThreads(): void {
+    Atomics.store(this.words, Header.LiveThreads, 0);
+  }
+
+  /** Coordinator: the main entry returned with destroyWhenEnd false; the last thread to return must say so. */
+  watchLastThread(): void {
+    Atomics.store(this.words, Header.LastThreadWatch, 1);
+  }
+
+  /** Coordinator: the initial pool is parked; the wasm main thread may start. */
+  markPoolReady(): void {
+    Atomics.store(this.words, Header.PoolReady, 1);
+    Atomics.notify(this.words, Header.PoolReady);
+  }
+
+  /** The wasm main thread's worker: waits (terminably) for the initial pool. */
+  awaitPoolReady(): void {
+    while (Atomics.load(this.words, Header.PoolReady) === 0) Atomics.wait(this.words, Header.PoolReady, 0);
+  }
+
+  /** Coordinator: settles when `Header.Events` moves on from `seen` (see `signalCoordinator`). */
+  waitForEvents(seen: number): ReturnType<typeof Atomics.waitAsync> {
+    return Atomics.waitAsync(this.words, Header.Events, seen);
+  }
+
   /** The coordinator asks to hear of the next claim (see `Header.ClaimWatch`). */
   watchClaims(): void {
     Atomics.store(this.words, Header.ClaimWatch, 1);

@@ -2,6 +2,7 @@
  * The `wasi.thread-spawn` import. It runs inside whichever worker's wasm calls it (threads spawn
  * threads), so the warm path touches only the shared control block: no postMessage, no promise.
  */
+import { awaitReply, createReplyCell, type ReplyCell } from './reply-cell.js';
 import { Header, ProgramState, type SharedControl } from './ring.js';
 
 /** wasi-libc turns any negative result into EAGAIN; this is its errno value. */
@@ -54,12 +55,11 @@ export function createThreadSpawn(control: SharedControl, maxThreads: number, co
 }
 
 /** The cold path as seen from a worker: one message to the coordinator, then a blocking wait on a private word. */
-export function coldSpawnVia(post: (message: { type: 'cold-spawn'; tid: number; startArg: number; reply: Int32Array }) => void): ColdSpawn {
+export function coldSpawnVia(post: (message: { type: 'cold-spawn'; tid: number; startArg: number; reply: ReplyCell }) => void): ColdSpawn {
   return (tid, startArg) => {
-    const reply = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+    const reply = createReplyCell();
     post({ type: 'cold-spawn', tid, startArg, reply });
-    // 0 means pending: tids are positive and failures negative.
-    while (Atomics.load(reply, 0) === 0) Atomics.wait(reply, 0, 0);
-    return Atomics.load(reply, 0);
+    // The new worker answers with the tid once it is instantiated; the coordinator with -EAGAIN.
+    return awaitReply(reply);
   };
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ModuleRequirementError, WasiThreadsError } from './errors.js';
 import { BOOT_KEY, errorInfo, type BootData, type ThreadRole, type WorkerMessage } from './protocol.js';
+import { answerReply } from './reply-cell.js';
 import { Header, SharedControl, layoutFor } from './ring.js';
 import { coldSpawnVia, createThreadSpawn } from './spawn.js';
 import { ProcExit, bindMemory, createWasi, wasiImports, type WasiLike } from './wasi-glue.js';
@@ -111,7 +112,7 @@ function runMainThread(boot: BootData, control: SharedControl, instance: WebAsse
   }
   post({ type: 'ready' });
   // The program starts once the warm pool is parked, so its first spawns are warm.
-  while (control.load(Header.PoolReady) === 0) Atomics.wait(control.words, Header.PoolReady, 0);
+  control.awaitPoolReady();
   let code = 0;
   try {
     if (boot.initMethod) {
@@ -130,8 +131,7 @@ function runMainThread(boot: BootData, control: SharedControl, instance: WebAsse
 function runPooledThreads(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, current: { current: number }): void {
   const threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
   if (boot.coldReply) {
-    Atomics.store(boot.coldReply, 0, control.assignedTid(boot.slot));
-    Atomics.notify(boot.coldReply, 0);
+    answerReply(boot.coldReply, control.assignedTid(boot.slot));
   } else {
     control.releaseSlot(boot.slot);
   }
