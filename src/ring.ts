@@ -137,6 +137,9 @@ export class SharedControl {
    * lowers it uses `decrementAndNotify`). Returns the new value, or 0 when it stayed at the limit.
    */
   incrementBelowWithin(word: number, limit: number, graceMs: number): number {
+    // The common case, below the limit, costs no clock read.
+    const first = this.incrementBelow(word, limit);
+    if (first > 0) return first;
     const deadline = performance.now() + graceMs;
     for (;;) {
       const seen = Atomics.load(this.words, word);

@@ -22,11 +22,10 @@ export type ColdSpawn = (tid: number, startArg: number) => number;
 
 export function createThreadSpawn(control: SharedControl, maxThreads: number, coldSpawn: ColdSpawn): (startArg: number) => number {
   return function threadSpawn(startArg: number): number {
-    const running = control.load(Header.State) === ProgramState.Running;
-    let live = running ? control.incrementBelow(Header.LiveThreads, maxThreads) : 0;
     // At the limit: a thread the caller just joined has returned from its wasm but is counted until
     // its worker is back, a moment later. Wait for that (briefly) rather than refuse the spawn.
-    if (live === 0 && running) live = control.incrementBelowWithin(Header.LiveThreads, maxThreads, LIMIT_GRACE_MS);
+    const live =
+      control.load(Header.State) === ProgramState.Running ? control.incrementBelowWithin(Header.LiveThreads, maxThreads, LIMIT_GRACE_MS) : 0;
     if (live === 0) {
       control.add(Header.FailedSpawns, 1);
       return -EAGAIN;

@@ -146,7 +146,8 @@ export function walkPath(startFd: number, path: string, followFinal: boolean, ac
         continue;
       }
       const last = pending.length === 0;
-      const step = last ? guard(() => act(walk.top, name, mustBeDirectory)) : walk.down(name);
+      // What `act` throws is caught below, like the walk's own errors.
+      const step = last ? act(walk.top, name, mustBeDirectory) : walk.down(name);
       if (step !== FOLLOW) {
         if (last || step !== Errno.SUCCESS) return step;
         continue;
@@ -160,14 +161,6 @@ export function walkPath(startFd: number, path: string, followFinal: boolean, ac
     return errnoOf(error);
   } finally {
     walk.close();
-  }
-}
-
-function guard(act: () => number | typeof FOLLOW): number | typeof FOLLOW {
-  try {
-    return act();
-  } catch (error) {
-    return errnoOf(error);
   }
 }
 

@@ -56,6 +56,11 @@ function createsNothing(dir: number, name: string): number {
   return fs.lstatSync(below(dir, name), { throwIfNoEntry: false }) ? Errno.EXIST : Errno.NOENT;
 }
 
+/** The process's own stdin (not a file the program opened): read through the coordinator. */
+function readsProcessStdin(entry: Handle): boolean {
+  return entry.hostFd === 0 && !entry.owned;
+}
+
 export function filetypeOf(stats: fs.Stats | BigIntStats): number {
   if (stats.isFile()) return Filetype.REGULAR_FILE;
   if (stats.isDirectory()) return Filetype.DIRECTORY;
@@ -109,13 +114,14 @@ export class SharedWasi {
   readonly wasiImport: Record<string, (...args: never[]) => number>;
   private memory: WebAssembly.Memory | undefined;
   private readonly table: FdTable;
-  private readonly preopens: string[];
+  /** The preopens' guest names, encoded once. */
+  private readonly preopens: Uint8Array[];
   private readonly args: Uint8Array[];
   private readonly env: Uint8Array[];
 
   constructor(private readonly options: SharedWasiOptions) {
     this.table = new FdTable(options.fdTable, (released) => options.owner.release(released));
-    this.preopens = options.preopens;
+    this.preopens = options.preopens.map((guest) => encoder.encode(guest));
     this.args = options.args.map((arg) => encoder.encode(`${arg}\0`));
     this.env = Object.entries(options.env).map(([key, value]) => encoder.encode(`${key}=${value}\0`));
     this.wasiImport = this.functions();
@@ -209,7 +215,7 @@ export class SharedWasi {
   }
 
   private read(entry: Handle, buffers: Uint8Array[], position: bigint | null): number {
-    if (entry.hostFd === 0 && !entry.owned) {
+    if (readsProcessStdin(entry)) {
       const nonBlocking = (entry.fdflags & Fdflags.NONBLOCK) !== 0;
       return nonBlocking && !this.options.stdin.poll(0) ? -Errno.AGAIN : this.options.stdin.read(buffers);
     }
@@ -306,7 +312,7 @@ export class SharedWasi {
     const handle = this.table.acquire(fd);
     if (!handle) return undefined;
     this.table.release(handle.index);
-    return handle.hostFd === 0 && !handle.owned;
+    return readsProcessStdin(handle);
   }
 
   private pathOpen(
@@ -466,13 +472,13 @@ export class SharedWasi {
       fd_prestat_get: (fd: number, pointer: number) =>
         this.withFd(fd, 0, (e) => {
           if (e.preopen < 0) return Errno.BADF;
-          Prestat.write(this.view(), pointer, encoder.encode(this.preopens[e.preopen]!).length);
+          Prestat.write(this.view(), pointer, this.preopens[e.preopen]!.length);
           return ok;
         }),
       fd_prestat_dir_name: (fd: number, pointer: number, length: number) =>
         this.withFd(fd, 0, (e) => {
           if (e.preopen < 0) return Errno.BADF;
-          const name = encoder.encode(this.preopens[e.preopen]!);
+          const name = this.preopens[e.preopen]!;
           // A buffer too short for the name is an error, not a cut name.
           if (length < name.length) return Errno.NAMETOOLONG;
           this.bytes(pointer, name.length).set(name);
