@@ -2,9 +2,10 @@
  * The coordinator: runs on the main JS thread, starts the wasm main thread's worker and the warm
  * pool, refills the pool in the background, serves cold spawns, and ends every worker when the
  * program ends. It never blocks, so a wasm thread waiting on it can never deadlock it.
+ *
+ * Its workers come from a `WorkerHost`: a worker of its own each (`OneShotHost`, for
+ * `startWasiMain`), or a runtime's workers, which outlive the program (runtime-workers.ts).
  */
-import { writeSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import {
   InvalidOptionError,
   ModuleRequirementError,
@@ -15,12 +16,22 @@ import {
 } from './errors.js';
 import type { LoadedProgram } from './module-loader.js';
 import type { ResolvedConfig } from './options.js';
-import { BOOT_KEY, type BootData, type ErrorInfo, type ThreadRole, type WorkerMessage } from './protocol.js';
+import type { BootData, ErrorInfo, InboxMessage, RunConfig, ThreadRole, WorkerMessage } from './protocol.js';
 import { answerReply, type ReplyCell } from './reply-cell.js';
 import { Header, SharedControl, SlotState } from './ring.js';
 import { EAGAIN } from './spawn.js';
-import { closeProgramWasi, createProgramWasi, serveFdRequest, type ProgramWasi } from './wasi/fd-owner.js';
-import { stdinRelay } from './wasi/stdin-relay.js';
+import {
+  closeProgramWasi,
+  createProgramWasi,
+  emptyProgramWasi,
+  installPreopens,
+  installStdio,
+  serveFdRequest,
+  type OpenedPreopens,
+  type ProgramWasi,
+} from './wasi/fd-owner.js';
+import { stdinRelay, type StdinSource } from './wasi/stdin-relay.js';
+import { OneShotHost, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
 
 export interface ProgramStats {
   /** Spawns served by a parked pool worker. */
@@ -56,26 +67,46 @@ interface WorkerInfo {
   slot: number;
   /** Part of the pool started with the program, which the wasm main thread waits for. */
   initialPool: boolean;
-  retiring: boolean;
+  /** Out of the program's wasm for good (its thread returned, trapped or exited): it leaves by itself. */
+  leaving: boolean;
   /** Instantiated: its script did call initWasiWorker(). */
   ready: boolean;
+  /** The main thread of a prepared run or of a reactor between calls: it waits in its inbox, not in wasm. */
+  inInbox: boolean;
+}
+
+/** How a runtime starts a prepared program: its WASI config, stdio and preopens. */
+export interface ProgramStart {
+  config: RunConfig;
+  /** Host fds (or RELAYED numbers) for fds 0-2. */
+  stdio: number[];
+  preopens: OpenedPreopens;
+  /** A reactor: `_initialize`, then calls; else `_start`. */
+  reactor: boolean;
+  maxThreads: number;
+  /** Serves reads of a relayed stdin. */
+  stdin?: StdinSource;
+  /** Takes the program's relayed stdout (1) and stderr (2). */
+  output?: (stream: 1 | 2, bytes: Uint8Array) => void;
+}
+
+/** How a program is set up: as a program of its own, or prepared by a runtime to start later. */
+export interface ProgramSetup {
+  host?: WorkerHost;
+  /** The program's number in its runtime; 0 for one of its own. */
+  run?: number;
+  /** Prepared: workers are instantiated now, and the main thread waits for `go()`. */
+  prepared?: boolean;
+}
+
+interface PendingCall {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
 }
 
 type Outcome = { code: number } | { error: WasiThreadsError };
 
 const running = new Map<string, Program>();
-
-/** Writes all of `chunk` to `fd`, also when another part of the process made it non-blocking. */
-function writeAllSync(fd: number, chunk: Uint8Array): void {
-  let offset = 0;
-  while (offset < chunk.length) {
-    try {
-      offset += writeSync(fd, chunk, offset);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-    }
-  }
-}
 
 function rebuildError(info: ErrorInfo, where: string): WasiThreadsError {
   if (info.code === 'ERR_WASI_THREADS_MODULE') return new ModuleRequirementError(info.message);
@@ -86,7 +117,7 @@ export class Program {
   readonly namespace: string;
   readonly exited: Promise<number>;
   private readonly control: SharedControl;
-  private readonly workers = new Map<Worker, WorkerInfo>();
+  private readonly workers = new Map<WorkerHandle, WorkerInfo>();
   private readonly freeSlots: number[];
   private workersCreated = 0;
   private initialPoolPending: number;
@@ -96,26 +127,44 @@ export class Program {
   private outcome: Outcome | undefined;
   private settle!: { resolve: (code: number) => void; reject: (error: Error) => void };
   private readonly wasi: ProgramWasi | undefined;
+  private readonly host: WorkerHost;
+  private readonly run: number;
+  private readonly prepared: boolean;
+  /** Set once the program may run: from the start for a program of its own, at `go()` for a prepared one. */
+  private started: ProgramStart | undefined;
+  private mainReady = false;
+  /** Resolves once a prepared program's main instance and initial pool are ready to start. */
+  readonly ready: Promise<void>;
+  private settleReady!: () => void;
+  private nextCallId = 1;
+  private readonly calls = new Map<number, PendingCall>();
+  /** Resolves once a reactor ran `_initialize`. */
+  private initialized: PendingCall | undefined;
 
   constructor(
     private readonly config: ResolvedConfig,
     private readonly program: LoadedProgram,
+    setup: ProgramSetup = {},
   ) {
     if (running.has(config.namespace)) {
       throw new InvalidOptionError(`namespace "${config.namespace}" is already running a program: choose another one`);
     }
     this.namespace = config.namespace;
-    this.wasi = config.wasiImplementation === 'shared' ? createProgramWasi(config.wasiOptions) : undefined;
+    this.host = setup.host ?? new OneShotHost(config);
+    this.run = setup.run ?? 0;
+    this.prepared = setup.prepared ?? false;
+    if (config.wasiImplementation === 'shared') this.wasi = this.prepared ? emptyProgramWasi() : createProgramWasi(config.wasiOptions);
     // Slots for every thread that may live at once, a full idle pool beside them, and as many again
     // for workers whose thread has returned and who are on their way back or out (a retiring
     // worker holds its slot until its message is handled here).
     const slotCount = 2 * config.maxThreads + config.poolSize;
-    this.control = SharedControl.create(slotCount);
+    this.control = SharedControl.create(slotCount, config.maxThreads);
     this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
     this.initialPoolPending = config.poolSize;
     this.exited = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     // A caller that only destroys the program need not also catch `exited`.
     this.exited.catch(() => undefined);
+    this.ready = new Promise<void>((resolve) => (this.settleReady = resolve));
     running.set(this.namespace, this);
   }
 
@@ -124,6 +173,67 @@ export class Program {
     this.fillPool(true);
     if (this.config.poolSize === 0) this.markPoolReady();
     this.watchEvents();
+  }
+
+  /** Whether a prepared program's main instance and initial pool are ready (its start will not wait). */
+  get isReady(): boolean {
+    return this.mainReady && this.initialPoolPending === 0;
+  }
+
+  private checkReady(): void {
+    if (this.isReady) this.settleReady();
+  }
+
+  /**
+   * Starts a prepared program: installs its stdio and preopens, hands its config to the workers
+   * that were booted without one, and lets the main thread go.
+   */
+  go(start: ProgramStart): void {
+    if (!this.prepared || this.started) throw new Error('go() is for a prepared program, once');
+    this.started = start;
+    if (this.outcome) return;
+    if (this.wasi) {
+      installStdio(this.wasi, start.stdio);
+      installPreopens(this.wasi, start.preopens);
+    }
+    this.control.limitThreads(Math.min(start.maxThreads, this.config.maxThreads));
+    const { config } = start;
+    for (const [handle, info] of this.workers) {
+      if (info.role === 'thread') handle.send({ type: 'config', run: this.run, config });
+      else handle.send({ type: 'go', run: this.run, config, reactor: start.reactor });
+    }
+  }
+
+  /** A reactor: resolves once `_initialize` has run (rejects if the program ended first). */
+  whenInitialized(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.outcome) return reject(this.endError());
+      this.initialized = { resolve: () => resolve(), reject };
+    });
+  }
+
+  /** A reactor: calls an export on the main thread's instance; resolves with what it returned. */
+  call(name: string, args: unknown[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.outcome) return reject(this.endError());
+      const id = this.nextCallId++;
+      this.calls.set(id, { resolve, reject });
+      for (const [handle, info] of this.workers) {
+        if (info.role !== 'main') continue;
+        info.inInbox = false;
+        handle.send({ type: 'call', run: this.run, id, name, args });
+      }
+    });
+  }
+
+  private endError(): Error {
+    const outcome = this.outcome!;
+    return 'error' in outcome ? outcome.error : new ProgramDestroyedError(this.namespace);
+  }
+
+  /** Ends the program with `error` (a timeout, an abort); `exited` rejects with it unless it had ended. */
+  async abort(error: WasiThreadsError): Promise<void> {
+    await this.finish({ error });
   }
 
   stats(): ProgramStats {
@@ -151,13 +261,20 @@ export class Program {
   /** Starts pool workers until the pool's places are all taken (returning workers take them too). */
   private fillPool(initialPool: boolean): void {
     while (!this.outcome && this.freeSlots.length > 0 && this.control.incrementBelow(Header.PoolReserved, this.config.poolSize) > 0) {
-      this.startWorker('thread', this.freeSlots.pop()!, undefined, initialPool);
+      const slot = this.freeSlots.pop()!;
+      if (this.startWorker('thread', slot, undefined, initialPool)) continue;
+      // The runtime is at its cap on workers: the pool stays short.
+      this.freeSlots.push(slot);
+      this.control.add(Header.PoolReserved, -1);
+      if (initialPool) this.initialPoolPending = 0;
+      break;
     }
   }
 
-  private startWorker(role: ThreadRole, slot: number, coldReply?: ReplyCell, initialPool = false): void {
+  private startWorker(role: ThreadRole, slot: number, coldReply?: ReplyCell, initialPool = false): boolean {
     const { config, program } = this;
     const boot: BootData = {
+      run: this.run,
       namespace: this.namespace,
       role,
       module: program.module,
@@ -169,53 +286,52 @@ export class Program {
       slot,
       coldReply,
       wasiOptions: config.wasiOptions,
-      sharedWasi: this.wasi && { fdTable: this.wasi.table.buffer, preopens: this.wasi.preopens },
+      sharedWasi: this.wasi && { fdTable: this.wasi.table.buffer },
+      runConfig: this.prepared ? this.started?.config : { args: config.wasiOptions.args, env: config.wasiOptions.env, preopens: this.wasi?.preopens ?? [] },
+      awaitGo: this.prepared && role === 'main',
       initMethod: config.initMethod,
       poolSize: config.poolSize,
       maxThreads: config.maxThreads,
     };
-    const { execArgv, env, resourceLimits } = config.workerOptions;
-    let worker: Worker;
+    const info: WorkerInfo = { role, slot, initialPool, leaving: false, ready: false, inInbox: false };
+    const events: WorkerEvents = {
+      message: (message) => this.onMessage(handle, info, message),
+      error: (error) => this.onWorkerError(info, error),
+      exit: (exitCode) => this.onWorkerExit(handle, info, exitCode),
+    };
+    let handle: WorkerHandle;
     try {
-      worker = new Worker(role === 'main' ? config.entryFile : config.threadFile, {
-        workerData: { [BOOT_KEY]: boot },
-        ...(execArgv && { execArgv }),
-        ...(env && { env }),
-        ...(resourceLimits && { resourceLimits }),
-        // Without these Node opens process.stdout in this thread, which makes a pipe on fd 1 non-blocking.
-        stdout: true,
-        stderr: true,
-      });
+      const started = this.host.start(boot, events);
+      if (!started) return false;
+      handle = started;
     } catch (error) {
-      // Node checks execArgv only here (ERR_WORKER_INVALID_EXEC_ARGV).
-      void this.finish({ error: new InvalidOptionError(`workerOptions: Node refused to start a worker: ${(error as Error).message}`) });
-      return;
+      void this.finish({ error: error as WasiThreadsError });
+      return false;
     }
     this.workersCreated++;
-    const info: WorkerInfo = { role, slot, initialPool, retiring: false, ready: false };
-    this.workers.set(worker, info);
-    worker.stdout.on('data', (chunk: Uint8Array) => writeAllSync(1, chunk));
-    worker.stderr.on('data', (chunk: Uint8Array) => writeAllSync(2, chunk));
-    worker.on('message', (message: WorkerMessage) => this.onMessage(worker, info, message));
-    worker.on('error', (error) => {
-      const hint =
-        (error as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION'
-          ? ' (this worker has no TypeScript loader: Node 20 does not give workers the module hooks a loader such as tsx registers, Node 22+ does;' +
-            " point entryFile/threadFile at a .js file such as wasi-threads-wrapper/worker, or give workers a loader with workerOptions: { execArgv: ['--import', ...] })"
-          : '';
-      void this.finish({ error: new WorkerFailedError(`the worker of ${this.describe(info)} threw: ${error.message}${hint}`, error) });
-    });
-    worker.on('exit', (exitCode) => {
-      this.workers.delete(worker);
-      const expected = info.retiring || (role === 'main' && this.mainExitCode !== undefined);
-      if (!expected && !this.outcome) {
-        const error = new WorkerFailedError(
-          `the worker of ${this.describe(info)} exited (code ${exitCode}) while the program was running` +
-            (info.ready ? '' : '; did its script call initWasiWorker()?'),
-        );
-        void this.finish({ error });
-      }
-    });
+    this.workers.set(handle, info);
+    return true;
+  }
+
+  private onWorkerError(info: WorkerInfo, error: Error): void {
+    const hint =
+      (error as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION'
+        ? ' (this worker has no TypeScript loader: Node 20 does not give workers the module hooks a loader such as tsx registers, Node 22+ does;' +
+          " point entryFile/threadFile at a .js file such as wasi-threads-wrapper/worker, or give workers a loader with workerOptions: { execArgv: ['--import', ...] })"
+        : '';
+    void this.finish({ error: new WorkerFailedError(`the worker of ${this.describe(info)} threw: ${error.message}${hint}`, error) });
+  }
+
+  private onWorkerExit(handle: WorkerHandle, info: WorkerInfo, exitCode: number): void {
+    this.workers.delete(handle);
+    const expected = info.leaving || (info.role === 'main' && this.mainExitCode !== undefined);
+    if (!expected && !this.outcome) {
+      const error = new WorkerFailedError(
+        `the worker of ${this.describe(info)} exited (code ${exitCode}) while the program was running` +
+          (info.ready ? '' : '; did its script call initWasiWorker()?'),
+      );
+      void this.finish({ error });
+    }
   }
 
   private describe(info: WorkerInfo): string {
@@ -227,23 +343,46 @@ export class Program {
     return `${who} of "${this.namespace}"`;
   }
 
-  private onMessage(worker: Worker, info: WorkerInfo, message: WorkerMessage): void {
+  private onMessage(handle: WorkerHandle, info: WorkerInfo, message: WorkerMessage): void {
+    // Output written before the end still counts (it is drained while the program ends).
+    if (message.type === 'output') {
+      this.started?.output?.(message.stream, message.bytes);
+      return;
+    }
     if (this.outcome) return;
     switch (message.type) {
       case 'ready':
         info.ready = true;
+        if (info.role === 'main') {
+          this.mainReady = true;
+          info.inInbox = this.prepared && !this.started;
+        }
         if (info.initialPool && --this.initialPoolPending === 0) this.markPoolReady();
+        this.checkReady();
+        break;
+      case 'initialized':
+        info.inInbox = true;
+        this.initialized?.resolve(undefined);
+        this.initialized = undefined;
+        break;
+      case 'call-done':
+        info.inInbox = true;
+        this.calls.get(message.id)?.resolve(message.value);
+        this.calls.delete(message.id);
         break;
       case 'cold-spawn':
         this.coldSpawn(message.tid, message.startArg, message.reply);
         break;
       case 'exit':
+        info.leaving = true;
         void this.finish({ code: message.code });
         break;
       case 'trap':
+        info.leaving = true;
         void this.finish({ error: new ThreadTrapError(message.tid, message.error) });
         break;
       case 'main-done':
+        info.leaving = true;
         this.mainExitCode = message.code;
         if (message.destroyWhenEnd) {
           void this.finish({ code: message.code });
@@ -254,17 +393,20 @@ export class Program {
         }
         break;
       case 'retire':
-        info.retiring = true;
+        // The worker has left the ring and never touches its slot again: the slot is free now.
+        info.leaving = true;
+        this.workers.delete(handle);
+        void handle.end(true);
         this.freeSlots.push(message.slot);
-        void worker.terminate();
         this.serveWaitingColdSpawn();
         break;
       case 'fatal':
+        info.leaving = true;
         void this.finish({ error: rebuildError(message.error, `the worker of ${this.describe(info)}`) });
         break;
       case 'stdin-read':
       case 'stdin-poll':
-        stdinRelay.submit(message, this);
+        (this.started?.stdin ?? stdinRelay).submit(message, this);
         break;
       case 'path-open':
       case 'fd-close':
@@ -278,7 +420,11 @@ export class Program {
     const slot = this.freeSlots.pop();
     if (slot !== undefined) {
       this.control.assign(slot, tid, startArg);
-      this.startWorker('thread', slot, reply);
+      if (!this.startWorker('thread', slot, reply)) {
+        // The runtime is at its cap on workers.
+        this.freeSlots.push(slot);
+        answerReply(reply, -EAGAIN);
+      }
       return;
     }
     // Every slot is held, some by workers whose retirement is on its way here: wait a little for one.
@@ -301,6 +447,7 @@ export class Program {
   private markPoolReady(): void {
     this.control.markPoolReady();
     this.checkEvents();
+    this.checkReady();
   }
 
   /** Follows `Header.Events` without blocking: workers bump it on claims and when the last thread returns. */
@@ -363,14 +510,36 @@ export class Program {
     clearTimeout(this.refillTimer);
     for (const waiting of this.waitingColdSpawns) clearTimeout(waiting.timer);
     this.waitingColdSpawns = [];
-    await Promise.all([...this.workers.keys()].map((worker) => worker.terminate()));
+    const handles = [...this.workers.keys()];
+    for (const handle of handles) handle.drain();
+    // A worker out of the program's wasm goes back to its host (a runtime reuses it); one that may
+    // still run the program's wasm is ended. Either way, none can touch the program's descriptors
+    // or memory once this resolves, so closing its host fds below is safe.
+    await Promise.all(handles.map((handle) => handle.end(this.isOut(handle))));
+    for (const handle of handles) handle.drain();
     // Every thread is gone now, also one whose wasm had returned (and been joined) but whose worker
     // had not yet counted it out when the end came.
     this.control.clearLiveThreads();
-    stdinRelay.cancel(this);
+    (this.started?.stdin ?? stdinRelay).cancel(this);
     if (this.wasi) closeProgramWasi(this.wasi);
     running.delete(this.namespace);
+    const error = this.endError();
+    this.initialized?.reject(error);
+    for (const call of this.calls.values()) call.reject(error);
+    this.calls.clear();
     if ('code' in outcome) this.settle.resolve(outcome.code);
     else this.settle.reject(outcome.error);
+  }
+
+  /** Whether the worker is out of the program's wasm, and will not enter it again (see `SharedControl.recall`). */
+  private isOut(handle: WorkerHandle): boolean {
+    const info = this.workers.get(handle)!;
+    if (info.leaving) return true;
+    if (info.role === 'thread') return this.control.recall(info.slot);
+    if (info.inInbox) {
+      handle.send({ type: 'end', run: this.run });
+      return true;
+    }
+    return false;
   }
 }

@@ -3,6 +3,7 @@ import type { WasiOptions } from './options.js';
 import type { ReplyCell } from './reply-cell.js';
 import type { FdRequest } from './wasi/fd-owner.js';
 import type { StdinRequest } from './wasi/stdin-client.js';
+import type { MessagePort } from 'node:worker_threads';
 import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from './wasm-types.js';
 
 export type ThreadRole = 'main' | 'thread';
@@ -10,7 +11,16 @@ export type ThreadRole = 'main' | 'thread';
 /** Marks `workerData` as ours, so `initWasiWorker` can tell a library worker from any other. */
 export const BOOT_KEY = '__wasiThreadsWrapperBoot';
 
+/** What a run gives its program: the WASI's args, env and the guest names of its preopens (fd 3 on). */
+export interface RunConfig {
+  args: string[];
+  env: Record<string, string>;
+  preopens: string[];
+}
+
 export interface BootData {
+  /** The program's number in its runtime (0 for a program of its own); tags its inbox messages. */
+  run: number;
   namespace: string;
   role: ThreadRole;
   module: WasmModule;
@@ -25,10 +35,27 @@ export interface BootData {
   coldReply?: ReplyCell;
   wasiOptions: WasiOptions;
   /** Set for the shared WASI: the program's descriptor table and preopens. */
-  sharedWasi?: { fdTable: SharedArrayBuffer; preopens: string[] };
+  sharedWasi?: { fdTable: SharedArrayBuffer };
+  /**
+   * The WASI's args, env and preopen names. Absent for a prepared run's workers, which get them
+   * later through their inbox: the main thread's in `go`, a pool worker's in `config`.
+   */
+  runConfig?: RunConfig;
+  /** A prepared run's main thread waits for `go` (or `end`) after it is instantiated. */
+  awaitGo: boolean;
   initMethod: string;
   poolSize: number;
   maxThreads: number;
+}
+
+/** Marks `workerData` of a runtime's worker, which runs one program after another. */
+export const RUNTIME_KEY = '__wasiThreadsWrapperRuntime';
+
+/** A runtime's worker: its inbox (read synchronously), the doorbell rung after each message, and its outbox. */
+export interface RuntimeWorkerData {
+  inbox: MessagePort;
+  outbox: MessagePort;
+  doorbell: SharedArrayBuffer;
 }
 
 export interface ErrorInfo {
@@ -50,7 +77,28 @@ export type WorkerMessage =
   /** The worker could not set up (bad config function, link error, missing entry). */
   | { type: 'fatal'; error: ErrorInfo }
   | StdinRequest
-  | FdRequest;
+  | FdRequest
+  /** A runtime's worker is back in its loop, out of run `after` (0: new): it can be booted again. */
+  | { type: 'free'; after: number }
+  /** Output of the program on its relayed stdout (1) or stderr (2). */
+  | { type: 'output'; stream: 1 | 2; bytes: Uint8Array }
+  /** A reactor instance ran `_initialize` and waits for calls. */
+  | { type: 'initialized' }
+  | { type: 'call-done'; id: number; value: unknown };
+
+/**
+ * What the coordinator sends a runtime's worker, through its inbox port (read synchronously with
+ * `receiveMessageOnPort` after a ring of its doorbell: the worker is blocked, not in its event loop).
+ */
+export type InboxMessage =
+  | { type: 'boot'; boot: BootData }
+  /** The run's config, for a pool worker that was booted before its run was given one. */
+  | { type: 'config'; run: number; config: RunConfig }
+  /** The prepared run starts: a command's `_start`, or a reactor's `_initialize` and then calls. */
+  | { type: 'go'; run: number; config: RunConfig; reactor: boolean }
+  | { type: 'call'; run: number; id: number; name: string; args: unknown[] }
+  /** The run ends while this (main thread) worker waits in its inbox: leave it. */
+  | { type: 'end'; run: number };
 
 export function errorInfo(error: unknown): ErrorInfo {
   if (error instanceof Error) {

@@ -41,6 +41,8 @@ export const Header = {
    * `wasi_thread_start` to set its own.
    */
   MainInstantiated: 15,
+  /** Most threads alive at once; a runtime's run may set it below the runtime's maxThreads when it starts. */
+  MaxThreads: 16,
   WarmSpawns: 6,
   ColdSpawns: 7,
   FailedSpawns: 8,
@@ -51,7 +53,7 @@ export const Header = {
   /** Bumped whenever a worker whose thread returned parks again: tells the coordinator demand is being met. */
   Returns: 12,
 } as const;
-export const HEADER_WORDS = 16;
+export const HEADER_WORDS = 17;
 
 /** Each ring cell is `[sequence, slot index]`. */
 const CELL_WORDS = 2;
@@ -65,7 +67,8 @@ const PEER_SPINS = 1000;
 const PEER_NAP_MS = 0.05;
 
 export const ProgramState = { Running: 0, Ending: 1 } as const;
-export const SlotState = { Idle: 0, Assigned: 1, Running: 2 } as const;
+/** Idle -> Assigned (a spawn) -> Running (its worker took it) -> Idle; Idle -> Recalled when the program ends. */
+export const SlotState = { Idle: 0, Assigned: 1, Running: 2, Recalled: 3 } as const;
 
 /** The largest thread id of the wasi-threads ABI. */
 export const MAX_TID = 0x1fffffff;
@@ -102,9 +105,10 @@ export class SharedControl {
   }
 
   /** Allocates and initialises a control block; only the coordinator calls this. */
-  static create(slotCount: number): SharedControl {
+  static create(slotCount: number, maxThreads = slotCount): SharedControl {
     const layout = layoutFor(slotCount);
     const control = new SharedControl(new SharedArrayBuffer(controlBufferBytes(layout)), layout);
+    control.words[Header.MaxThreads] = maxThreads;
     for (let i = 0; i < layout.ringCapacity; i++) control.words[control.ringBase + i * CELL_WORDS] = i;
     return control;
   }
@@ -166,9 +170,23 @@ export class SharedControl {
     }
   }
 
-  /** Coordinator: the program is ending; spawns fail fast from now on. */
+  /** Coordinator, before the program starts: lowers its limit on live threads. */
+  limitThreads(maxThreads: number): void {
+    Atomics.store(this.words, Header.MaxThreads, maxThreads);
+  }
+
+  /**
+   * Coordinator: the program is ending; spawns fail fast from now on, and workers waiting for the
+   * main instance or the pool give up waiting.
+   */
   markEnding(): void {
     Atomics.store(this.words, Header.State, ProgramState.Ending);
+    Atomics.notify(this.words, Header.MainInstantiated);
+    Atomics.notify(this.words, Header.PoolReady);
+  }
+
+  private running(): boolean {
+    return Atomics.load(this.words, Header.State) === ProgramState.Running;
   }
 
   /** Coordinator, once every worker has ended: no thread is alive. */
@@ -187,9 +205,13 @@ export class SharedControl {
     Atomics.notify(this.words, Header.PoolReady);
   }
 
-  /** The wasm main thread's worker: waits (terminably) for the initial pool. */
-  awaitPoolReady(): void {
-    while (Atomics.load(this.words, Header.PoolReady) === 0) Atomics.wait(this.words, Header.PoolReady, 0);
+  /** The wasm main thread's worker: waits (terminably) for the initial pool; false if the program ended first. */
+  awaitPoolReady(): boolean {
+    while (Atomics.load(this.words, Header.PoolReady) === 0) {
+      if (!this.running()) return false;
+      Atomics.wait(this.words, Header.PoolReady, 0);
+    }
+    return true;
   }
 
   /** Coordinator: settles when `Header.Events` moves on from `seen` (see `signalCoordinator`). */
@@ -298,13 +320,29 @@ export class SharedControl {
     return this.slotBase + slot * SLOT_WORDS;
   }
 
-  /** Hands `(tid, startArg)` to the worker of `slot` and wakes it. */
-  assign(slot: number, tid: number, startArg: number): void {
+  /**
+   * Hands `(tid, startArg)` to the worker of `slot` and wakes it. False when the coordinator has
+   * recalled the slot (the program is ending): the thread will not run.
+   */
+  assign(slot: number, tid: number, startArg: number): boolean {
     const base = this.slotState(slot);
     Atomics.store(this.words, base + SLOT_TID, tid);
     Atomics.store(this.words, base + SLOT_ARG, startArg);
-    Atomics.store(this.words, base, SlotState.Assigned);
+    if (Atomics.compareExchange(this.words, base, SlotState.Idle, SlotState.Assigned) !== SlotState.Idle) return false;
     Atomics.notify(this.words, base, 1);
+    return true;
+  }
+
+  /**
+   * Coordinator, when the program ends: takes `slot` back from its worker if no thread is assigned
+   * to it, so that the worker leaves the program instead of running one (a spawn racing with this
+   * finds the slot Recalled in `assign`). False when a thread runs there (or is about to).
+   */
+  recall(slot: number): boolean {
+    const base = this.slotState(slot);
+    if (Atomics.compareExchange(this.words, base, SlotState.Idle, SlotState.Recalled) !== SlotState.Idle) return false;
+    Atomics.notify(this.words, base, 1);
+    return true;
   }
 
   /** The main thread's worker: its instance exists, the others may be instantiated now. */
@@ -313,16 +351,30 @@ export class SharedControl {
     Atomics.notify(this.words, Header.MainInstantiated);
   }
 
-  /** Any other worker: waits (terminably) until the main thread's instance exists. */
-  awaitMainInstantiated(): void {
-    while (Atomics.load(this.words, Header.MainInstantiated) === 0) Atomics.wait(this.words, Header.MainInstantiated, 0);
+  /** Any other worker: waits (terminably) until the main thread's instance exists; false if the program ended first. */
+  awaitMainInstantiated(): boolean {
+    while (Atomics.load(this.words, Header.MainInstantiated) === 0) {
+      if (!this.running()) return false;
+      Atomics.wait(this.words, Header.MainInstantiated, 0);
+    }
+    return true;
   }
 
-  /** Parks the worker of `slot` until a thread is assigned; read it with `assignedTid`/`assignedStartArg`. */
-  awaitAssignment(slot: number): void {
+  /**
+   * Parks the worker of `slot` until a thread is assigned (read it with `assignedTid` /
+   * `assignedStartArg`): true. False when the coordinator recalled the slot: the worker leaves.
+   */
+  awaitAssignment(slot: number): boolean {
     const base = this.slotState(slot);
-    while (Atomics.load(this.words, base) !== SlotState.Assigned) Atomics.wait(this.words, base, SlotState.Idle);
-    Atomics.store(this.words, base, SlotState.Running);
+    for (;;) {
+      const state = Atomics.load(this.words, base);
+      if (state === SlotState.Assigned) {
+        Atomics.store(this.words, base, SlotState.Running);
+        return true;
+      }
+      if (state === SlotState.Recalled) return false;
+      Atomics.wait(this.words, base, state);
+    }
   }
 
   /** The tid last assigned to `slot`. */

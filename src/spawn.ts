@@ -20,12 +20,12 @@ const LIMIT_GRACE_MS = 20;
 /** Asks the coordinator for a new worker and blocks until it runs `tid` (or returns a negative errno). */
 export type ColdSpawn = (tid: number, startArg: number) => number;
 
-export function createThreadSpawn(control: SharedControl, maxThreads: number, coldSpawn: ColdSpawn): (startArg: number) => number {
+export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn): (startArg: number) => number {
   return function threadSpawn(startArg: number): number {
     // At the limit: a thread the caller just joined has returned from its wasm but is counted until
     // its worker is back, a moment later. Wait for that (briefly) rather than refuse the spawn.
     const live =
-      control.load(Header.State) === ProgramState.Running ? control.incrementBelowWithin(Header.LiveThreads, maxThreads, LIMIT_GRACE_MS) : 0;
+      control.load(Header.State) === ProgramState.Running ? control.incrementBelowWithin(Header.LiveThreads, control.load(Header.MaxThreads), LIMIT_GRACE_MS) : 0;
     if (live === 0) {
       control.add(Header.FailedSpawns, 1);
       return -EAGAIN;
@@ -36,7 +36,12 @@ export function createThreadSpawn(control: SharedControl, maxThreads: number, co
     // Other live threads may be about to hand their workers back.
     if (slot < 0 && live > 1) slot = control.claimIdleSlotWithin(RETURN_GRACE_MS);
     if (slot >= 0) {
-      control.assign(slot, tid, startArg);
+      if (!control.assign(slot, tid, startArg)) {
+        // Recalled: the program is ending.
+        control.add(Header.LiveThreads, -1);
+        control.add(Header.FailedSpawns, 1);
+        return -EAGAIN;
+      }
       control.add(Header.PoolReserved, -1);
       control.add(Header.WarmSpawns, 1);
       control.reportClaim(); // the pool shrank: let the coordinator decide on a refill

@@ -3,13 +3,14 @@
  * the wasm main thread, or parks in the pool and runs every thread the ring hands this worker.
  */
 import { fileURLToPath } from 'node:url';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ModuleRequirementError, WasiThreadsError } from './errors.js';
-import { BOOT_KEY, errorInfo, type BootData, type ThreadRole, type WorkerMessage } from './protocol.js';
+import { BOOT_KEY, RUNTIME_KEY, errorInfo, type BootData, type InboxMessage, type RuntimeWorkerData, type ThreadRole, type WorkerMessage } from './protocol.js';
 import { answerReply } from './reply-cell.js';
 import { Header, SharedControl, layoutFor } from './ring.js';
 import { coldSpawnVia, createThreadSpawn } from './spawn.js';
-import { ProcExit, bindMemory, createWasi, wasiImports, type WasiLike } from './wasi-glue.js';
+import { ProcExit, bindMemory, createSharedWasi, createWasi, wasiImports, type WasiLike } from './wasi-glue.js';
+import type { SharedWasi } from './wasi/preview1.js';
 import type { WasmImports, WasmMemory, WasmModule } from './wasm-types.js';
 
 /** What a worker's config function may return; every field is optional. */
@@ -33,9 +34,15 @@ export const LIBRARY_WORKER = fileURLToPath(new URL('./worker-entry.js', import.
 
 export const NO_START = 'the module exports no _start: set initMethod to the function that runs the program';
 
-function post(message: WorkerMessage): void {
-  parentPort!.postMessage(message);
+/** How a worker talks to its coordinator, and whether it outlives its program (a runtime's worker). */
+interface WorkerLink {
+  post(message: WorkerMessage): void;
+  /** A runtime's worker: the next inbox message that `accept` takes (others are stale and dropped). */
+  next?: (accept: (message: InboxMessage) => boolean) => InboxMessage;
 }
+
+/** Unwinds a runtime's worker out of its program, back to the loop that waits for the next one. */
+class LeaveProgram extends Error {}
 
 /** Blocks this worker for good; the coordinator is already ending the program and will terminate it. */
 function halt(): never {
@@ -43,10 +50,16 @@ function halt(): never {
   for (;;) Atomics.wait(never, 0, 0);
 }
 
-/** Reports how thread `tid` ended abnormally. proc_exit was reported when it was called. */
-function reportAbnormalEnd(tid: number, error: unknown): never {
-  if (!(error instanceof ProcExit)) post({ type: 'trap', tid, error: errorInfo(error) });
+/** This worker is done with its program: a runtime's worker goes back to its loop, any other waits to be ended. */
+function leave(link: WorkerLink): never {
+  if (link.next) throw new LeaveProgram();
   halt();
+}
+
+/** Reports how thread `tid` ended abnormally. proc_exit was reported when it was called. */
+function reportAbnormalEnd(link: WorkerLink, tid: number, error: unknown): never {
+  if (!(error instanceof ProcExit)) link.post({ type: 'trap', tid, error: errorInfo(error) });
+  leave(link);
 }
 
 function mergeImports(base: WasmImports, extra: WasmImports | undefined): WasmImports {
@@ -57,39 +70,84 @@ function mergeImports(base: WasmImports, extra: WasmImports | undefined): WasmIm
 
 /** Runs inside every worker the library starts. Resolves (main thread) or parks for good (pool). */
 export async function initWasiWorker(configFunc?: WorkerConfigFunction): Promise<void> {
-  const boot = (workerData as Record<string, BootData> | null)?.[BOOT_KEY];
+  const data = workerData as Record<string, unknown> | null;
+  const runtime = data?.[RUNTIME_KEY] as RuntimeWorkerData | undefined;
+  if (runtime && parentPort) return serveRuntime(runtime);
+  const boot = data?.[BOOT_KEY] as BootData | undefined;
   if (!boot || !parentPort) {
     throw new WasiThreadsError(
       'ERR_WASI_THREADS_NOT_A_WORKER',
       'initWasiWorker() must run inside a worker started by initWasiMain(): call it in your entryFile when !isMainThread',
     );
   }
+  const port = parentPort;
+  const link: WorkerLink = { post: (message) => port.postMessage(message) };
+  let config: WorkerConfig;
+  let wasi: WasiLike;
+  try {
+    config = (await configFunc?.(boot.namespace, boot.role)) ?? {};
+    wasi = config.wasi ?? (await createWasi(boot, link.post));
+  } catch (error) {
+    link.post({ type: 'fatal', error: errorInfo(error) });
+    halt();
+  }
+  runProgram(boot, config, wasi, link);
+}
+
+/**
+ * A runtime's worker: runs one program after another, each given by a `boot` in its inbox. Between
+ * programs it holds nothing of the last one (its instance, memory and WASI are dropped here).
+ */
+function serveRuntime({ inbox, outbox, doorbell }: RuntimeWorkerData): void {
+  const bell = new Int32Array(doorbell);
+  const next = (accept: (message: InboxMessage) => boolean): InboxMessage => {
+    for (;;) {
+      const rung = Atomics.load(bell, 0);
+      for (let received = receiveMessageOnPort(inbox); received; received = receiveMessageOnPort(inbox)) {
+        const message = received.message as InboxMessage;
+        if (accept(message)) return message;
+      }
+      Atomics.wait(bell, 0, rung);
+    }
+  };
+  const link: WorkerLink = { post: (message) => outbox.postMessage(message), next };
+  let after = 0;
+  for (;;) {
+    link.post({ type: 'free', after });
+    const { boot } = next((message) => message.type === 'boot') as Extract<InboxMessage, { type: 'boot' }>;
+    after = boot.run;
+    try {
+      const fetchConfig = () => (next((m) => m.type === 'config' && m.run === boot.run) as Extract<InboxMessage, { type: 'config' }>).config;
+      runProgram(boot, {}, createSharedWasi(boot, link.post, fetchConfig), link);
+    } catch (error) {
+      if (!(error instanceof LeaveProgram)) link.post({ type: 'fatal', error: errorInfo(error) });
+    }
+  }
+}
+
+function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: WorkerLink): void {
   const control = new SharedControl(boot.control, layoutFor(boot.slotCount));
   const tidOfThisWorker = { current: boot.role === 'main' ? MAIN_THREAD_ID : 0 };
   let instance: WebAssembly.Instance;
-  let config: WorkerConfig;
-  let wasi: WasiLike;
-  let memory: WasmMemory | undefined;
   try {
-    config = (await configFunc?.(boot.namespace, boot.role)) ?? {};
-    wasi = config.wasi ?? (await createWasi(boot, post));
-    memory = boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory as WebAssembly.MemoryDescriptor));
-    const spawn = createThreadSpawn(control, boot.maxThreads, coldSpawnVia(post));
-    const onExit = (code: number) => post({ type: 'exit', tid: tidOfThisWorker.current, code });
+    const memory = boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory as WebAssembly.MemoryDescriptor));
+    const spawn = createThreadSpawn(control, coldSpawnVia(link.post));
+    const onExit = (code: number) => link.post({ type: 'exit', tid: tidOfThisWorker.current, code });
     const imports: WasmImports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
-    if (boot.role !== 'main') control.awaitMainInstantiated();
+    if (boot.role !== 'main' && !control.awaitMainInstantiated()) leave(link);
     instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
     if (boot.role === 'main') control.markMainInstantiated();
-    memory ??= instance.exports.memory as WebAssembly.Memory | undefined;
+    const exported = instance.exports.memory as WebAssembly.Memory | undefined;
     // A custom WASI that the user starts (or not) is left to the user.
-    if (!config.wasi && memory) bindMemory(wasi, memory);
+    if (!config.wasi && (memory ?? exported)) bindMemory(wasi, (memory ?? exported)!);
   } catch (error) {
-    post({ type: 'fatal', error: errorInfo(error) });
-    halt();
+    if (error instanceof LeaveProgram) throw error;
+    link.post({ type: 'fatal', error: errorInfo(error) });
+    leave(link);
   }
-  if (boot.role === 'main') runMainThread(boot, control, instance, config, wasi);
-  else runPooledThreads(boot, control, instance, tidOfThisWorker);
+  if (boot.role === 'main') runMainThread(boot, control, instance, config, wasi, link);
+  else runPooledThreads(boot, control, instance, tidOfThisWorker, link);
 }
 
 function instantiate(module: WasmModule, imports: WasmImports): WebAssembly.Instance {
@@ -103,16 +161,26 @@ function instantiate(module: WasmModule, imports: WasmImports): WebAssembly.Inst
   }
 }
 
-function runMainThread(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, config: WorkerConfig, wasi: WasiLike): void {
+function runMainThread(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, config: WorkerConfig, wasi: WasiLike, link: WorkerLink): void {
   const exports = instance.exports as Record<string, unknown>;
-  if (!boot.initMethod && !config.noWasiStart && !config.wasi?.start && typeof exports._start !== 'function') {
-    // A module that cannot run as configured: not a trap of the program.
-    post({ type: 'fatal', error: errorInfo(new ModuleRequirementError(NO_START)) });
-    halt();
+  let reactor = false;
+  if (boot.awaitGo && link.next) {
+    link.post({ type: 'ready' });
+    const go = link.next((m) => (m.type === 'go' || m.type === 'end') && m.run === boot.run);
+    if (go.type !== 'go') leave(link);
+    (wasi as SharedWasi).configure(go.config);
+    reactor = go.reactor;
+  } else {
+    if (!boot.initMethod && !config.noWasiStart && !config.wasi?.start && typeof exports._start !== 'function') {
+      // A module that cannot run as configured: not a trap of the program.
+      link.post({ type: 'fatal', error: errorInfo(new ModuleRequirementError(NO_START)) });
+      leave(link);
+    }
+    link.post({ type: 'ready' });
   }
-  post({ type: 'ready' });
   // The program starts once the warm pool is parked, so its first spawns are warm.
-  control.awaitPoolReady();
+  if (!control.awaitPoolReady()) leave(link);
+  if (reactor) serveCalls(boot, exports, link);
   let code = 0;
   try {
     if (boot.initMethod) {
@@ -123,27 +191,49 @@ function runMainThread(boot: BootData, control: SharedControl, instance: WebAsse
       else (exports._start as () => void)();
     }
   } catch (error) {
-    reportAbnormalEnd(MAIN_THREAD_ID, error);
+    reportAbnormalEnd(link, MAIN_THREAD_ID, error);
   }
-  post({ type: 'main-done', code, destroyWhenEnd: config.destroyWhenEnd ?? true });
+  link.post({ type: 'main-done', code, destroyWhenEnd: config.destroyWhenEnd ?? true });
+  if (link.next) leave(link);
 }
 
-function runPooledThreads(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, current: { current: number }): void {
+/** A reactor instance's main thread: `_initialize` once, then the calls that come, one at a time. */
+function serveCalls(boot: BootData, exports: Record<string, unknown>, link: WorkerLink): never {
+  try {
+    if (typeof exports._initialize === 'function') (exports._initialize as () => void)();
+  } catch (error) {
+    reportAbnormalEnd(link, MAIN_THREAD_ID, error);
+  }
+  link.post({ type: 'initialized' });
+  for (;;) {
+    const call = link.next!((m) => (m.type === 'call' || m.type === 'end') && m.run === boot.run);
+    if (call.type !== 'call') leave(link);
+    let value: unknown;
+    try {
+      value = (exports[call.name] as (...args: unknown[]) => unknown)(...call.args);
+    } catch (error) {
+      reportAbnormalEnd(link, MAIN_THREAD_ID, error);
+    }
+    link.post({ type: 'call-done', id: call.id, value });
+  }
+}
+
+function runPooledThreads(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, current: { current: number }, link: WorkerLink): void {
   const threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
   if (boot.coldReply) {
     answerReply(boot.coldReply, control.assignedTid(boot.slot));
   } else {
     control.releaseSlot(boot.slot);
   }
-  post({ type: 'ready' });
+  link.post({ type: 'ready' });
   for (;;) {
-    control.awaitAssignment(boot.slot);
+    if (!control.awaitAssignment(boot.slot)) leave(link);
     const tid = control.assignedTid(boot.slot);
     current.current = tid;
     try {
       threadStart(tid, control.assignedStartArg(boot.slot));
     } catch (error) {
-      reportAbnormalEnd(tid, error);
+      reportAbnormalEnd(link, tid, error);
     }
     control.markIdle(boot.slot);
     const parks = control.incrementBelow(Header.PoolReserved, boot.poolSize) > 0;
@@ -154,8 +244,8 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
     // Counted down only after the slot is back, so a spawn that passed the limit finds a worker.
     if (control.decrementAndNotify(Header.LiveThreads) === 1 && control.load(Header.LastThreadWatch) === 1) control.signalCoordinator();
     if (!parks) {
-      post({ type: 'retire', slot: boot.slot });
-      halt();
+      link.post({ type: 'retire', slot: boot.slot });
+      leave(link);
     }
   }
 }

@@ -1,5 +1,5 @@
 /** Builds the WASI half of a thread's import object. Runs inside workers only. */
-import type { BootData } from './protocol.js';
+import type { BootData, RunConfig } from './protocol.js';
 import { SharedWasi } from './wasi/preview1.js';
 import { fdOwnerVia, type FdRequest } from './wasi/fd-owner.js';
 import { stdinClientVia, type StdinRequest } from './wasi/stdin-client.js';
@@ -31,12 +31,24 @@ function silenceWasiWarning(): void {
   } as typeof process.emitWarning;
 }
 
+type Post = (message: StdinRequest | FdRequest | { type: 'output'; stream: 1 | 2; bytes: Uint8Array }) => void;
+
+/** The shared WASI of one thread; a prepared run's threads get their config later, from `fetchConfig`. */
+export function createSharedWasi(boot: BootData, post: Post, fetchConfig?: () => RunConfig): SharedWasi {
+  return new SharedWasi({
+    config: boot.runConfig,
+    fetchConfig,
+    fdTable: boot.sharedWasi!.fdTable,
+    stdin: stdinClientVia(post),
+    owner: fdOwnerVia(post),
+    output: (stream, bytes) => post({ type: 'output', stream, bytes }),
+  });
+}
+
 /** The WASI of one thread: the shared implementation when the program uses it, else a node:wasi. */
-export async function createWasi(boot: BootData, post: (request: StdinRequest | FdRequest) => void): Promise<WasiLike> {
+export async function createWasi(boot: BootData, post: Post): Promise<WasiLike> {
   const { wasiOptions, sharedWasi } = boot;
-  if (sharedWasi) {
-    return new SharedWasi({ args: wasiOptions.args ?? [], env: wasiOptions.env ?? {}, ...sharedWasi, stdin: stdinClientVia(post), owner: fdOwnerVia(post) });
-  }
+  if (sharedWasi) return createSharedWasi(boot, post);
   silenceWasiWarning();
   const { WASI } = await import('node:wasi');
   return new WASI({ ...wasiOptions, version: wasiOptions.version ?? 'preview1', returnOnExit: true }) as WasiLike;

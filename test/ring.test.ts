@@ -13,7 +13,7 @@ describe('SharedControl ring', () => {
     expect(layoutFor(1)).toEqual({ ringCapacity: 1, slotCount: 1 });
     expect(layoutFor(5)).toEqual({ ringCapacity: 8, slotCount: 5 });
     expect(layoutFor(64)).toEqual({ ringCapacity: 64, slotCount: 64 });
-    expect(controlBufferBytes(layoutFor(5))).toBe((16 + 8 * 2 + 5 * 4) * 4);
+    expect(controlBufferBytes(layoutFor(5))).toBe((HEADER_WORDS + 8 * 2 + 5 * 4) * 4);
   });
 
   it('is empty at first and hands slots back in release order', () => {

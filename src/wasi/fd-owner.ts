@@ -29,6 +29,12 @@ export type FdRequest =
   | { type: 'path-open'; dirFd: number; path: string; follow: boolean; flags: number; reply: ReplyCell }
   | { type: 'fd-close'; hostFd: number };
 
+/**
+ * Host fd numbers that stand for a run's relayed stdio: no host fd, the coordinator serves them
+ * (stdin from the run's bytes, stdout and stderr into the run's buffers or streams).
+ */
+export const RELAYED = { stdin: -2, stdout: -3, stderr: -4 } as const;
+
 /** The answer to `path-open` for a FIFO whose other end is not open yet (the host's ENXIO). */
 export const WOULD_BLOCK = -1_000_000;
 
@@ -62,58 +68,109 @@ export interface ProgramWasi {
   owned: Set<number>;
 }
 
-/**
- * Installs fds 0-2 (the process's stdio, or the caller's fds: never closed by the library) and one fd
- * per preopen from 3 (opened here, owned by the program).
- */
+/** The guest names of a program's preopens and the host directory fds opened for them. */
+export interface OpenedPreopens {
+  names: string[];
+  hostFds: number[];
+}
+
+/** A program's WASI with the caller's stdio (or the process's) and its preopens: what a program of its own gets. */
 export function createProgramWasi(options: WasiOptions): ProgramWasi {
+  const opened = openPreopens(options.preopens ?? {});
+  const program = emptyProgramWasi();
+  installStdio(program, [options.stdin ?? 0, options.stdout ?? 1, options.stderr ?? 2]);
+  installPreopens(program, opened);
+  return program;
+}
+
+/** A program's WASI with an empty descriptor table, filled later (a prepared run's is filled when it starts). */
+export function emptyProgramWasi(): ProgramWasi {
   const owned = new Set<number>();
   const table = FdTable.create((released) => closeOwned(program, released.hostFd));
   const program: ProgramWasi = { table, preopens: [], owned };
-  const stdio = [options.stdin ?? 0, options.stdout ?? 1, options.stderr ?? 2];
+  return program;
+}
+
+/**
+ * Installs fds 0-2: host fds (the process's stdio, or the caller's fds: never closed by the library)
+ * or RELAYED numbers, which the coordinator serves.
+ */
+export function installStdio(program: ProgramWasi, stdio: number[]): void {
   stdio.forEach((hostFd, fd) => {
     let filetype: number = Filetype.UNKNOWN;
-    try {
-      filetype = filetypeOf(fstatSync(hostFd));
-    } catch {
-      /* a closed stdio fd: calls on it fail with the host's error */
+    let tty = false;
+    if (hostFd < 0) {
+      filetype = Filetype.SOCKET_STREAM; // a relay behaves like a pipe
+    } else {
+      try {
+        filetype = filetypeOf(fstatSync(hostFd));
+      } catch {
+        /* a closed stdio fd: calls on it fail with the host's error */
+      }
+      tty = isatty(hostFd);
     }
     // Like node:wasi, stdout and stderr report APPEND.
-    const tty = isatty(hostFd);
-    const rightsBase = tty || filetype === Filetype.SOCKET_STREAM ? RightsOf.stream : ALL_RIGHTS;
-    table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, tty, owned: false, rightsBase, rightsInheriting: 0 });
+    const rightsBase = hostFd < 0 || tty || filetype === Filetype.SOCKET_STREAM ? RightsOf.stream : ALL_RIGHTS;
+    program.table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, tty, owned: false, rightsBase, rightsInheriting: 0 });
   });
-  const preopens = Object.entries(options.preopens ?? {});
-  if (preopens.length > 0 && !pathWalkSupported) {
+}
+
+/**
+ * Opens the host directory of every preopen; throws InvalidOptionError (having closed what it
+ * opened) when one cannot be used. The fds belong to the caller until `installPreopens`.
+ */
+export function openPreopens(preopens: Record<string, string>): OpenedPreopens {
+  const entries = Object.entries(preopens);
+  const opened: OpenedPreopens = { names: [], hostFds: [] };
+  if (entries.length > 0 && !pathWalkSupported) {
     throw new InvalidOptionError(
       `wasiOptions.preopens: the shared WASI's sandbox needs Linux (/proc/self/fd) and this is ${process.platform}; ` +
         "run without preopens, or choose wasiImplementation: 'node', which is no sandbox",
     );
   }
-  for (const [guest, hostPath] of preopens) {
+  for (const [guest, hostPath] of entries) {
     try {
-      if (program.preopens.length + 3 >= MAX_FDS) throw new Error(`too many preopens: at most ${MAX_FDS - 3}`);
+      if (opened.names.length + 3 >= MAX_FDS) throw new Error(`too many preopens: at most ${MAX_FDS - 3}`);
       const host = realpathSync(hostPath);
       if (!statSync(host).isDirectory()) throw new Error('not a directory');
-      const hostFd = openSync(host, constants.O_RDONLY | constants.O_DIRECTORY);
-      owned.add(hostFd);
-      table.install(3 + program.preopens.length, {
-        hostFd,
-        filetype: Filetype.DIRECTORY,
-        fdflags: 0,
-        preopen: program.preopens.length,
-        tty: false,
-        owned: true,
-        rightsBase: RightsOf.directory,
-        rightsInheriting: DIRECTORY_INHERITING,
-      });
-      program.preopens.push(guest);
+      opened.hostFds.push(openSync(host, constants.O_RDONLY | constants.O_DIRECTORY));
+      opened.names.push(guest);
     } catch (error) {
-      closeProgramWasi(program);
+      closePreopens(opened);
       throw new InvalidOptionError(`wasiOptions.preopens["${guest}"]: "${hostPath}" cannot be used as a directory (${(error as Error).message})`);
     }
   }
-  return program;
+  return opened;
+}
+
+/** Closes preopens that were opened and never installed. */
+export function closePreopens(opened: OpenedPreopens): void {
+  for (const hostFd of opened.hostFds) {
+    try {
+      closeSync(hostFd);
+    } catch {
+      /* already gone */
+    }
+  }
+  opened.hostFds = [];
+}
+
+/** Puts the preopens at fd 3 on; the program owns their host fds from now on. */
+export function installPreopens(program: ProgramWasi, opened: OpenedPreopens): void {
+  opened.hostFds.forEach((hostFd, i) => {
+    program.owned.add(hostFd);
+    program.table.install(3 + i, {
+      hostFd,
+      filetype: Filetype.DIRECTORY,
+      fdflags: 0,
+      preopen: i,
+      tty: false,
+      owned: true,
+      rightsBase: RightsOf.directory,
+      rightsInheriting: DIRECTORY_INHERITING,
+    });
+  });
+  program.preopens = [...opened.names];
 }
 
 /** The coordinator's side of the protocol: answers a worker's request about the program's fds. */

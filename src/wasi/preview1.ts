@@ -27,23 +27,35 @@ import {
 } from './constants.js';
 import { Dirent, Event, Fdstat, Filestat, Iovec, Prestat, Subscription, type EventValue, type SubscriptionValue } from './abi.js';
 import { FdTable, type Handle } from './fd-table.js';
-import { WOULD_BLOCK, type FdOwnerClient } from './fd-owner.js';
+import { RELAYED, WOULD_BLOCK, type FdOwnerClient } from './fd-owner.js';
 import { below, itself, unlessSymlink, walkPath, type FinalAction } from './path-walk.js';
 import type { StdinClient } from './stdin-client.js';
+import type { RunConfig } from '../protocol.js';
 
 export interface SharedWasiOptions {
-  args: string[];
-  env: Record<string, string>;
+  /** Args, env and preopen names; when absent, `fetchConfig` gives them at the first call that needs them. */
+  config?: RunConfig;
+  fetchConfig?: () => RunConfig;
   fdTable: SharedArrayBuffer;
-  /** The guest names of the preopens, fd 3 on. */
-  preopens: string[];
+  /** Reads the program's stdin through the coordinator (the process's stdin, or the run's bytes). */
   stdin: StdinClient;
   /** Opens and closes the program's host fds (the coordinator). */
   owner: FdOwnerClient;
+  /** Takes what the program writes to a relayed stdout or stderr (see RELAYED in fd-owner.ts). */
+  output?: (stream: 1 | 2, bytes: Uint8Array) => void;
+}
+
+/** A run's config, encoded once for the calls that copy it into the program's memory. */
+interface EncodedConfig {
+  args: Uint8Array[];
+  env: Uint8Array[];
+  preopens: Uint8Array[];
 }
 
 /** Like Linux's IOV_MAX: more buffers than this in one call is EINVAL. */
 const IOV_MAX = 1024;
+/** The most one fd_write to a relayed stdout or stderr takes. */
+const RELAY_CHUNK = 1 << 20;
 /** random_get fills the program's memory this many bytes at a time. */
 const RANDOM_CHUNK = 1 << 20;
 
@@ -56,9 +68,9 @@ function createsNothing(dir: number, name: string): number {
   return fs.lstatSync(below(dir, name), { throwIfNoEntry: false }) ? Errno.EXIST : Errno.NOENT;
 }
 
-/** The process's own stdin (not a file the program opened): read through the coordinator. */
+/** The process's own stdin or the run's stdin bytes (not a file the program opened): read through the coordinator. */
 function readsProcessStdin(entry: Handle): boolean {
-  return entry.hostFd === 0 && !entry.owned;
+  return (entry.hostFd === 0 && !entry.owned) || entry.hostFd === RELAYED.stdin;
 }
 
 export function filetypeOf(stats: fs.Stats | BigIntStats): number {
@@ -114,17 +126,26 @@ export class SharedWasi {
   readonly wasiImport: Record<string, (...args: never[]) => number>;
   private memory: WebAssembly.Memory | undefined;
   private readonly table: FdTable;
-  /** The preopens' guest names, encoded once. */
-  private readonly preopens: Uint8Array[];
-  private readonly args: Uint8Array[];
-  private readonly env: Uint8Array[];
+  private encoded: EncodedConfig | undefined;
 
   constructor(private readonly options: SharedWasiOptions) {
     this.table = new FdTable(options.fdTable, (released) => options.owner.release(released));
-    this.preopens = options.preopens.map((guest) => encoder.encode(guest));
-    this.args = options.args.map((arg) => encoder.encode(`${arg}\0`));
-    this.env = Object.entries(options.env).map(([key, value]) => encoder.encode(`${key}=${value}\0`));
+    if (options.config) this.configure(options.config);
     this.wasiImport = this.functions();
+  }
+
+  /** Sets the args, env and preopen names the program sees (a prepared run gets them when it starts). */
+  configure({ args, env, preopens }: RunConfig): void {
+    this.encoded = {
+      args: args.map((arg) => encoder.encode(`${arg}\0`)),
+      env: Object.entries(env).map(([key, value]) => encoder.encode(`${key}=${value}\0`)),
+      preopens: preopens.map((guest) => encoder.encode(guest)),
+    };
+  }
+
+  private get config(): EncodedConfig {
+    if (!this.encoded) this.configure(this.options.fetchConfig!());
+    return this.encoded!;
   }
 
   getImportObject(): Record<string, Record<string, unknown>> {
@@ -240,6 +261,7 @@ export class SharedWasi {
   }
 
   private write(entry: Handle, buffers: Uint8Array[], position: bigint | null): number {
+    if (entry.hostFd === RELAYED.stdout || entry.hostFd === RELAYED.stderr) return this.relay(entry.hostFd === RELAYED.stdout ? 1 : 2, buffers);
     const seekable = this.seekable(entry);
     let at = position;
     if (at === null && seekable) at = entry.fdflags & Fdflags.APPEND ? BigInt(fs.fstatSync(entry.hostFd).size) : this.table.position(entry);
@@ -251,6 +273,26 @@ export class SharedWasi {
     const count = untilReady(write, (entry.fdflags & Fdflags.NONBLOCK) !== 0, () => !this.table.isClosing(entry.index));
     if (position === null && seekable) this.table.setPosition(entry, at! + BigInt(count));
     return count;
+  }
+
+  /**
+   * Copies the bytes out of the shared memory (the program may change them at once) for the
+   * coordinator: at most RELAY_CHUNK a call (a short write, which the program's libc repeats), so a
+   * huge length never makes the host copy more than that at once.
+   */
+  private relay(stream: 1 | 2, buffers: Uint8Array[]): number {
+    const total = Math.min(RELAY_CHUNK, buffers.reduce((sum, b) => sum + b.length, 0));
+    if (total === 0) return 0;
+    const bytes = new Uint8Array(total);
+    let at = 0;
+    for (const buffer of buffers) {
+      if (at === total) break;
+      const part = buffer.subarray(0, total - at);
+      bytes.set(part, at);
+      at += part.length;
+    }
+    this.options.output!(stream, bytes);
+    return total;
   }
 
   private ioCall(fd: number, needs: number, iovs: number, count: number, resultPointer: number, io: (entry: Handle, buffers: Uint8Array[]) => number): number {
@@ -418,10 +460,10 @@ export class SharedWasi {
     const table = this.table;
     const ok = Errno.SUCCESS;
     const calls = {
-      args_get: (argv: number, buffer: number) => this.writeStrings(this.args, argv, buffer),
-      args_sizes_get: (count: number, size: number) => this.writeSizes(this.args, count, size),
-      environ_get: (environ: number, buffer: number) => this.writeStrings(this.env, environ, buffer),
-      environ_sizes_get: (count: number, size: number) => this.writeSizes(this.env, count, size),
+      args_get: (argv: number, buffer: number) => this.writeStrings(this.config.args, argv, buffer),
+      args_sizes_get: (count: number, size: number) => this.writeSizes(this.config.args, count, size),
+      environ_get: (environ: number, buffer: number) => this.writeStrings(this.config.env, environ, buffer),
+      environ_sizes_get: (count: number, size: number) => this.writeSizes(this.config.env, count, size),
       clock_res_get: (clock: number, pointer: number) => {
         if (nowNs(clock) === undefined) return Errno.INVAL;
         this.view().setBigUint64(pointer, 1000n, true);
@@ -472,13 +514,13 @@ export class SharedWasi {
       fd_prestat_get: (fd: number, pointer: number) =>
         this.withFd(fd, 0, (e) => {
           if (e.preopen < 0) return Errno.BADF;
-          Prestat.write(this.view(), pointer, this.preopens[e.preopen]!.length);
+          Prestat.write(this.view(), pointer, this.config.preopens[e.preopen]!.length);
           return ok;
         }),
       fd_prestat_dir_name: (fd: number, pointer: number, length: number) =>
         this.withFd(fd, 0, (e) => {
           if (e.preopen < 0) return Errno.BADF;
-          const name = this.preopens[e.preopen]!;
+          const name = this.config.preopens[e.preopen]!;
           // A buffer too short for the name is an error, not a cut name.
           if (length < name.length) return Errno.NAMETOOLONG;
           this.bytes(pointer, name.length).set(name);

@@ -14,7 +14,33 @@ interface Pending {
   timer?: NodeJS.Timeout;
 }
 
-class StdinRelay {
+/** Serves a program's stdin requests: the process's stdin (`stdinRelay`) or a run's bytes (`BytesStdin`). */
+export interface StdinSource {
+  submit(request: StdinRequest, owner: object): void;
+  cancel(owner: object): void;
+}
+
+/** A run's stdin given as bytes: reads take them in order, then see the end of input. */
+export class BytesStdin implements StdinSource {
+  private offset = 0;
+
+  constructor(private readonly bytes: Uint8Array) {}
+
+  submit(request: StdinRequest): void {
+    if (request.type === 'stdin-poll') {
+      answer(request.reply, 1); // always ready: bytes or the end
+      return;
+    }
+    const count = Math.min(request.max, this.bytes.length - this.offset);
+    replyPayload(request.reply, count).set(this.bytes.subarray(this.offset, this.offset + count));
+    this.offset += count;
+    answer(request.reply, count);
+  }
+
+  cancel(): void {}
+}
+
+class StdinRelay implements StdinSource {
   private chunks: Buffer[] = [];
   private ended = false;
   private failure = 0;

@@ -1,0 +1,91 @@
+/**
+ * Where a program's workers come from. A program of its own starts a Worker for each of its threads
+ * and ends them all with it (`OneShotHost`); a runtime lends it workers that go back to the runtime
+ * when the program is done with them (runtime-workers.ts).
+ */
+import { writeSync } from 'node:fs';
+import { Worker, type TransferListItem } from 'node:worker_threads';
+import { InvalidOptionError } from './errors.js';
+import type { ResolvedConfig } from './options.js';
+import { BOOT_KEY, type BootData, type InboxMessage, type WorkerMessage } from './protocol.js';
+
+/** What a worker tells the program it works for. */
+export interface WorkerEvents {
+  message(message: WorkerMessage): void;
+  error(error: Error): void;
+  exit(exitCode: number): void;
+}
+
+/** One worker, as lent to one program. */
+export interface WorkerHandle {
+  /** Puts a message in the worker's inbox (a runtime's worker; a worker of its own has none). */
+  send(message: InboxMessage): void;
+  /**
+   * The program is done with the worker. `out`: it is out of the program's wasm for good and
+   * leaves by itself, so a runtime may take it back; otherwise (or if it does not come back in
+   * time) it is terminated. Resolves once the worker can no longer touch the program.
+   */
+  end(out: boolean): Promise<void>;
+  /** Hands the program, now, the messages the worker sent that are not handled yet. */
+  drain(): void;
+}
+
+export interface WorkerHost {
+  /** A worker booted for `boot`, or undefined when the host is at its cap on workers. Throws a typed error when Node refuses. */
+  start(boot: BootData, events: WorkerEvents): WorkerHandle | undefined;
+}
+
+/** Writes all of `chunk` to `fd`, also when another part of the process made it non-blocking. */
+export function writeAllSync(fd: number, chunk: Uint8Array): void {
+  let offset = 0;
+  while (offset < chunk.length) {
+    try {
+      offset += writeSync(fd, chunk, offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+    }
+  }
+}
+
+/** Node's Worker with the options every library worker gets; its JS console goes to this process's stdout and stderr. */
+export function newWorker(file: string, config: Pick<ResolvedConfig, 'workerOptions'>, workerData: unknown, transferList?: TransferListItem[]): Worker {
+  const { execArgv, env, resourceLimits } = config.workerOptions;
+  let worker: Worker;
+  try {
+    worker = new Worker(file, {
+      workerData,
+      ...(transferList && { transferList }),
+      ...(execArgv && { execArgv }),
+      ...(env && { env }),
+      ...(resourceLimits && { resourceLimits }),
+      // Without these Node opens process.stdout in this thread, which makes a pipe on fd 1 non-blocking.
+      stdout: true,
+      stderr: true,
+    });
+  } catch (error) {
+    // Node checks execArgv only here (ERR_WORKER_INVALID_EXEC_ARGV).
+    throw new InvalidOptionError(`workerOptions: Node refused to start a worker: ${(error as Error).message}`);
+  }
+  worker.stdout.on('data', (chunk: Uint8Array) => writeAllSync(1, chunk));
+  worker.stderr.on('data', (chunk: Uint8Array) => writeAllSync(2, chunk));
+  return worker;
+}
+
+/** A new Worker for each thread of one program, running the program's entry or thread file; all end with the program. */
+export class OneShotHost implements WorkerHost {
+  constructor(private readonly config: ResolvedConfig) {}
+
+  start(boot: BootData, events: WorkerEvents): WorkerHandle {
+    const worker = newWorker(boot.role === 'main' ? this.config.entryFile : this.config.threadFile, this.config, { [BOOT_KEY]: boot });
+    worker.on('message', (message: WorkerMessage) => events.message(message));
+    worker.on('error', (error) => events.error(error));
+    worker.on('exit', (exitCode) => events.exit(exitCode));
+    return {
+      send: () => undefined,
+      end: async () => {
+        await worker.terminate();
+      },
+      drain: () => undefined,
+    };
+  }
+}
