@@ -53,3 +53,24 @@ export class ProgramDestroyedError extends WasiThreadsError {
     super('ERR_WASI_THREADS_DESTROYED', `wasm program "${namespace}" was destroyed before it ended`);
   }
 }
+
+/** A run (or a call into an instance) took longer than its `timeoutMs`; it was ended. */
+export class RunTimeoutError extends WasiThreadsError {
+  constructor(timeoutMs: number, what = 'the run') {
+    super('ERR_WASI_THREADS_TIMEOUT', `${what} did not end within its timeoutMs of ${timeoutMs} ms and was ended: raise timeoutMs if it needs longer`);
+  }
+}
+
+/** A run (or a call into an instance) was aborted through its AbortSignal; it was ended. */
+export class RunAbortedError extends WasiThreadsError {
+  constructor(reason: unknown, what = 'the run') {
+    super('ERR_WASI_THREADS_ABORTED', `${what} was aborted by its signal${reason instanceof Error ? `: ${reason.message}` : ''}`, { cause: reason });
+  }
+}
+
+/** The runtime was closed: it takes no more runs, and the runs and instances it had were ended. */
+export class RuntimeClosedError extends WasiThreadsError {
+  constructor() {
+    super('ERR_WASI_THREADS_RUNTIME_CLOSED', 'the runtime is closed: create another one with createRuntime()');
+  }
+}

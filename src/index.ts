@@ -18,12 +18,17 @@ export {
   InvalidOptionError,
   ModuleRequirementError,
   ProgramDestroyedError,
+  RunAbortedError,
+  RunTimeoutError,
+  RuntimeClosedError,
   ThreadTrapError,
   WasiThreadsError,
   WasmLoadError,
   WorkerFailedError,
 } from './errors.js';
 export { initWasiWorker } from './thread-worker.js';
+export { createRuntime, Runtime, WasmInstance } from './runtime.js';
+export type { CallOptions, InputSource, OutputTarget, RunOptions, RunResult, RuntimeConfig, RuntimeOptions, RuntimeStats } from './runtime.js';
 
 /** A running wasm program: its exit, its spawn statistics, and a way to end it early. */
 export interface WasiProgram {

@@ -19,6 +19,16 @@ export interface LoadedProgram {
   memory?: WasmMemory;
   /** Limits for a non-shared imported memory, which the main thread's worker creates itself. */
   privateMemory?: WasmMemoryDescriptor;
+  /** Limits of `memory`, for another program of the same module (a runtime's next run). */
+  memoryDescriptor?: WasmMemoryDescriptor;
+  /** True when the module exports `_initialize` (a WASI reactor). */
+  hasInitialize: boolean;
+}
+
+/** The same module with a new memory of its own: the next run of a runtime. */
+export function withFreshMemory(loaded: LoadedProgram): LoadedProgram {
+  if (!loaded.memoryDescriptor) return loaded;
+  return { ...loaded, memory: new WebAssembly.Memory({ ...(loaded.memoryDescriptor as WebAssembly.MemoryDescriptor), shared: true }) };
 }
 
 const PAGES_LIMIT = 65536;
@@ -128,7 +138,8 @@ export async function loadProgram(config: WasiMainConfig): Promise<LoadedProgram
     throw new ModuleRequirementError(`initMethod "${config.initMethod}" is not exported by the module`);
   }
   const hasStart = exports.has('_start');
-  if (!memoryEntry) return { module, threaded, hasStart };
+  const hasInitialize = exports.has('_initialize');
+  if (!memoryEntry) return { module, threaded, hasStart, hasInitialize };
 
   // A compiled module does not reveal its memory limits; bytes do.
   const declared = bytes ? readMemoryImport(bytes) : undefined;
@@ -137,6 +148,6 @@ export async function loadProgram(config: WasiMainConfig): Promise<LoadedProgram
   }
   const descriptor = chooseMemory(declared, config.memorySetting);
   const memoryImport = { module: memoryEntry.module, name: memoryEntry.name };
-  if (declared && !declared.shared) return { module, threaded, hasStart, memoryImport, privateMemory: descriptor };
-  return { module, threaded, hasStart, memoryImport, memory: new WebAssembly.Memory({ ...descriptor, shared: true }) };
+  if (declared && !declared.shared) return { module, threaded, hasStart, hasInitialize, memoryImport, privateMemory: descriptor };
+  return { module, threaded, hasStart, hasInitialize, memoryImport, memory: new WebAssembly.Memory({ ...descriptor, shared: true }), memoryDescriptor: descriptor };
 }

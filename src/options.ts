@@ -88,6 +88,8 @@ export const LIMITS = {
   poolSize: 1024,
   maxThreads: 4096,
   memoryPages: 65536,
+  maxConcurrentRuns: 4096,
+  preparedRuns: 64,
   /** V8's own limit on the size of a wasm module (1 GiB). */
   wasmBytes: 1024 ** 3,
 } as const;
@@ -130,7 +132,7 @@ function cString(value: unknown, option: string): string {
   return value;
 }
 
-function checkWasiStrings(wasiOptions: WasiOptions): void {
+export function checkWasiStrings(wasiOptions: WasiOptions): void {
   const { args, env, preopens } = wasiOptions;
   if (args !== undefined) {
     if (!Array.isArray(args)) throw new InvalidOptionError(`wasiOptions.args must be an array of strings, got ${typeof args}`);
@@ -180,7 +182,7 @@ function checkWorkerOptions(options: unknown): WorkerOptions {
 }
 
 /** A stdio fd must be a descriptor that is open in this process now. */
-function checkStdioFd(value: unknown, option: string): void {
+export function checkStdioFd(value: unknown, option: string): void {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0x7fffffff) {
     throw new InvalidOptionError(`${option} must be a file descriptor (a whole number), got ${JSON.stringify(value)}`);
@@ -192,7 +194,7 @@ function checkStdioFd(value: unknown, option: string): void {
   }
 }
 
-function wholeNumber(value: unknown, option: string, min: number, max: number): number {
+export function wholeNumber(value: unknown, option: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new InvalidOptionError(`${option} must be a whole number from ${min} to ${max}, got ${String(value)}`);
   }

@@ -1,0 +1,240 @@
+/**
+ * A runtime's workers: library workers that run one program after another. Each is either free
+ * (back in its loop, holding nothing of any program), lent to one program, or on its way back.
+ *
+ * The protocol with a worker (the worker's side is `serveRuntime` in thread-worker.ts):
+ * - coordinator -> worker: messages on its inbox port, each followed by a ring of its doorbell
+ *   (a shared word the worker waits on), since the worker is blocked, never in its event loop;
+ * - worker -> coordinator: messages on its outbox port, which the program can also drain
+ *   synchronously (`receiveMessageOnPort`) so that output written before the end is never lost;
+ * - the worker says `free` (with the number of the program it left) each time it is back in its
+ *   loop. A worker is lent again only after that: a program that has ended can never share a
+ *   worker, a descriptor table or a host fd with the next one.
+ * - A worker that may still be in a program's wasm when the program ends is terminated, not
+ *   reused, and a new one takes its place when one is needed.
+ */
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import type { ResolvedConfig } from './options.js';
+import { RUNTIME_KEY, type BootData, type InboxMessage, type RuntimeWorkerData, type WorkerMessage } from './protocol.js';
+import { LIBRARY_WORKER } from './thread-worker.js';
+import { newWorker, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
+
+/**
+ * How long a worker that left a program's wasm (its thread returned, trapped or called proc_exit)
+ * has to be back in its loop before it is terminated. It runs only the library's code by then, so
+ * this is a bound for a program that catches the proc_exit unwinding and runs on.
+ */
+const LEAVE_GRACE_MS = 500;
+
+export interface RuntimeWorkerStats {
+  /** Workers started by the runtime since it was created. */
+  workersCreated: number;
+  /** Times a free worker was lent to a program instead of a new one being started. */
+  workersReused: number;
+  /** Workers alive now, free or lent. */
+  liveWorkers: number;
+  /** Workers free now. */
+  idleWorkers: number;
+}
+
+type State = 'starting' | 'free' | 'lent' | 'returning' | 'ending';
+
+class RuntimeWorker {
+  state: State = 'starting';
+  /** The program it is lent to (its number), and where that program hears from it. */
+  run = 0;
+  events: WorkerEvents | undefined;
+  back: (() => void) | undefined;
+  backTimer: NodeJS.Timeout | undefined;
+  private readonly bell: Int32Array;
+
+  constructor(
+    readonly worker: Worker,
+    readonly inbox: MessagePort,
+    readonly outbox: MessagePort,
+    doorbell: SharedArrayBuffer,
+  ) {
+    this.bell = new Int32Array(doorbell);
+  }
+
+  send(message: InboxMessage): void {
+    this.inbox.postMessage(message);
+    Atomics.add(this.bell, 0, 1);
+    Atomics.notify(this.bell, 0);
+  }
+}
+
+export class RuntimeWorkers implements WorkerHost {
+  private readonly all = new Set<RuntimeWorker>();
+  private free: RuntimeWorker[] = [];
+  private created = 0;
+  private reused = 0;
+  private referenced = true;
+  private closed = false;
+
+  /**
+   * `onFree` is called whenever a worker became free (the runtime may prepare a run with it).
+   * At most `maxWorkers` are alive at once; at most `maxIdle` stay alive free.
+   */
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly maxWorkers: number,
+    private readonly maxIdle: () => number,
+    private readonly onFree: () => void,
+  ) {}
+
+  stats(): RuntimeWorkerStats {
+    return { workersCreated: this.created, workersReused: this.reused, liveWorkers: this.all.size, idleWorkers: this.free.length };
+  }
+
+  /** Workers that can be lent now or started: how many the runtime may still use. */
+  get available(): number {
+    return this.free.length + this.maxWorkers - this.all.size;
+  }
+
+  start(boot: BootData, events: WorkerEvents): WorkerHandle | undefined {
+    if (this.closed) return undefined;
+    let worker = this.free.pop();
+    if (worker) this.reused++;
+    else if (this.all.size < this.maxWorkers) worker = this.spawn();
+    else return undefined;
+    worker.state = 'lent';
+    worker.run = boot.run;
+    worker.events = events;
+    worker.send({ type: 'boot', boot });
+    const { run } = boot;
+    const mine = () => worker.run === run && worker.state !== 'free';
+    return {
+      send: (message) => {
+        if (mine()) worker.send(message);
+      },
+      end: (out) => (mine() ? this.takeBack(worker, out) : Promise.resolve()),
+      drain: () => {
+        if (!mine()) return;
+        for (let received = receiveMessageOnPort(worker.outbox); received; received = receiveMessageOnPort(worker.outbox)) {
+          this.onMessage(worker, received.message as WorkerMessage);
+        }
+      },
+    };
+  }
+
+  /** Starts workers until `count` are free (or the cap is reached): a runtime warming up. */
+  warm(count: number): void {
+    while (!this.closed && this.free.length + this.starting() < count && this.all.size < this.maxWorkers) this.spawn();
+  }
+
+  private starting(): number {
+    let n = 0;
+    for (const worker of this.all) if (worker.state === 'starting') n++;
+    return n;
+  }
+
+  /** Whether the workers keep the process alive: only while the runtime has work. */
+  setReferenced(referenced: boolean): void {
+    if (referenced === this.referenced) return;
+    this.referenced = referenced;
+    for (const worker of this.all) this.reference(worker);
+  }
+
+  private reference(worker: RuntimeWorker): void {
+    if (this.referenced) {
+      worker.worker.ref();
+      worker.outbox.ref();
+    } else {
+      worker.worker.unref();
+      worker.outbox.unref();
+    }
+  }
+
+  /** Ends every worker. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.free = [];
+    await Promise.all([...this.all].map((worker) => this.terminate(worker)));
+  }
+
+  private spawn(): RuntimeWorker {
+    const inbox = new MessageChannel();
+    const outbox = new MessageChannel();
+    const doorbell = new SharedArrayBuffer(4);
+    const data: RuntimeWorkerData = { inbox: inbox.port2, outbox: outbox.port2, doorbell };
+    const worker = new RuntimeWorker(
+      newWorker(LIBRARY_WORKER, this.config, { [RUNTIME_KEY]: data }, [inbox.port2, outbox.port2]),
+      inbox.port1,
+      outbox.port1,
+      doorbell,
+    );
+    this.created++;
+    this.all.add(worker);
+    this.reference(worker);
+    worker.outbox.on('message', (message: WorkerMessage) => this.onMessage(worker, message));
+    worker.worker.on('error', (error) => {
+      if (worker.state === 'lent') worker.events?.error(error);
+    });
+    worker.worker.on('exit', (exitCode) => this.onExit(worker, exitCode));
+    return worker;
+  }
+
+  private onMessage(worker: RuntimeWorker, message: WorkerMessage): void {
+    if (message.type !== 'free') {
+      if (worker.state === 'lent' || worker.state === 'returning') worker.events?.message(message);
+      return;
+    }
+    // A `free` for an earlier program (or the first one, of a worker started to be lent at once) is stale.
+    if (message.after !== worker.run || worker.state === 'ending') return;
+    clearTimeout(worker.backTimer);
+    worker.events = undefined;
+    const back = worker.back;
+    worker.back = undefined;
+    if (this.closed || this.free.length >= this.maxIdle()) {
+      void this.terminate(worker).then(back);
+      return;
+    }
+    worker.state = 'free';
+    this.free.push(worker);
+    back?.();
+    this.onFree();
+  }
+
+  private takeBack(worker: RuntimeWorker, out: boolean): Promise<void> {
+    if (!out || this.closed || worker.state === 'ending') return this.terminate(worker);
+    if (worker.state === 'returning') return new Promise((resolve) => this.whenBack(worker, resolve));
+    worker.state = 'returning';
+    return new Promise((resolve) => {
+      this.whenBack(worker, resolve);
+      worker.backTimer = setTimeout(() => void this.terminate(worker).then(() => worker.back?.()), LEAVE_GRACE_MS);
+    });
+  }
+
+  private whenBack(worker: RuntimeWorker, resolve: () => void): void {
+    const earlier = worker.back;
+    worker.back = () => {
+      earlier?.();
+      resolve();
+    };
+  }
+
+  private async terminate(worker: RuntimeWorker): Promise<void> {
+    clearTimeout(worker.backTimer);
+    worker.state = 'ending';
+    this.free = this.free.filter((w) => w !== worker);
+    await worker.worker.terminate();
+  }
+
+  private onExit(worker: RuntimeWorker, exitCode: number): void {
+    const { state, events } = worker;
+    this.all.delete(worker);
+    this.free = this.free.filter((w) => w !== worker);
+    worker.worker.removeAllListeners();
+    worker.outbox.close();
+    worker.inbox.close();
+    clearTimeout(worker.backTimer);
+    const back = worker.back;
+    worker.back = undefined;
+    worker.events = undefined;
+    back?.();
+    // Ended by its program (or the runtime) is expected; anything else is the program's failure.
+    if (state === 'lent' || state === 'returning') events?.exit(exitCode);
+    if (!this.closed) this.onFree();
+  }
+}

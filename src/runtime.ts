@@ -1,0 +1,468 @@
+/**
+ * A long-lived runtime for one module: it owns the workers and outlives the programs it runs, and it
+ * keeps the next run prepared ahead of demand (its memory made, its main instance and warm pool
+ * instantiated and parked), so that `run()` only hands the run its config and lets it go.
+ *
+ * Each run is a `Program` of its own (its memory, control block, descriptor table, preopens, args,
+ * env and exit code); only workers pass from one run to the next, and only once they are back in
+ * their loop holding nothing of the last run (runtime-workers.ts).
+ */
+import { availableParallelism } from 'node:os';
+import type { Writable } from 'node:stream';
+import { Program, type ProgramStart, type ProgramStats } from './coordinator.js';
+import { InvalidOptionError, ModuleRequirementError, RunAbortedError, RunTimeoutError, RuntimeClosedError, type WasiThreadsError } from './errors.js';
+import { loadProgram, withFreshMemory, type LoadedProgram } from './module-loader.js';
+import { LIMITS, checkStdioFd, checkWasiStrings, resolveConfig, wholeNumber, type MemorySetting, type ResolvedConfig, type WasiMainConfig, type WasmSource, type WorkerOptions } from './options.js';
+import { LIBRARY_WORKER } from './thread-worker.js';
+import { RuntimeWorkers, type RuntimeWorkerStats } from './runtime-workers.js';
+import { RELAYED, closePreopens, openPreopens } from './wasi/fd-owner.js';
+import { BytesStdin } from './wasi/stdin-relay.js';
+
+/** The options of `createRuntime`: the module, and what every run of it gets. */
+export type RuntimeConfig = RuntimeOptions & WasmSource;
+
+export interface RuntimeOptions {
+  /** Idle workers each run keeps instantiated and parked for warm spawns. Default 4 (at most maxThreads). */
+  poolSize?: number;
+  /** Most threads alive at once in one run (the main thread not counted). Default 64. */
+  maxThreads?: number;
+  /** Runs at once; more wait in a queue, in order. Instances do not count. Default: the number of CPUs. */
+  maxConcurrentRuns?: number;
+  /** Runs kept prepared ahead of demand. Default 1. */
+  preparedRuns?: number;
+  /** Most workers alive at once, runtime-wide; past it a spawn fails with EAGAIN. Default: enough for every run at maxThreads. */
+  maxWorkers?: number;
+  /** Memory of each run, in 64 KiB pages (each run has its own memory of this size). */
+  memorySetting?: MemorySetting;
+  /** Only `'shared'`: the runtime needs the library's WASI for per-run stdio and descriptor isolation. */
+  wasiImplementation?: 'shared';
+  workerOptions?: WorkerOptions;
+}
+
+/** Where a run's stdout or stderr goes. */
+export type OutputTarget = 'inherit' | 'buffer' | 'ignore' | number | Writable;
+/** Where a run's stdin comes from: its bytes, a file descriptor, or this process's stdin. */
+export type InputSource = 'inherit' | number | string | Uint8Array;
+
+/** What one run (or one instance) gets. */
+export interface RunOptions {
+  /** The program's argv, its name first (as `wasiOptions.args`). Default `[]`. */
+  args?: string[];
+  env?: Record<string, string>;
+  /** `{ guestPath: hostDirectory }`, as `wasiOptions.preopens`. */
+  preopens?: Record<string, string>;
+  /** Default: empty (the program reads the end of input at once). */
+  stdin?: InputSource;
+  /** Default `'inherit'`. `'buffer'` captures it into the result (runs only). */
+  stdout?: OutputTarget;
+  stderr?: OutputTarget;
+  /** Ends the run (or the call) when it aborts; the promise rejects with RunAbortedError. */
+  signal?: AbortSignal;
+  /** Ends the run after this long, its time in the queue included; the promise rejects with RunTimeoutError. */
+  timeoutMs?: number;
+  /** Lower than the runtime's maxThreads for this run. */
+  maxThreads?: number;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** What the program wrote to stdout, when `stdout: 'buffer'`; else empty. */
+  stdout: Buffer;
+  stderr: Buffer;
+  stats: ProgramStats;
+  /** From `run()` to the end, the time in the queue included. */
+  durationMs: number;
+}
+
+export interface RuntimeStats extends RuntimeWorkerStats {
+  /** Runs that ended (with an exit code or an error). */
+  runs: number;
+  activeRuns: number;
+  queuedRuns: number;
+  liveInstances: number;
+  /** Runs and instances that found a prepared run ready, and those that had to wait for one. */
+  preparedHits: number;
+  preparedMisses: number;
+}
+
+/** Options of one call into an instance. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Creates a runtime for one module. Resolves once the first run is prepared. */
+export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
+  if (config === null || typeof config !== 'object') throw new InvalidOptionError('createRuntime needs a config object');
+  const { maxConcurrentRuns, preparedRuns, maxWorkers, wasiImplementation, ...rest } = config;
+  if (wasiImplementation !== undefined && wasiImplementation !== 'shared') {
+    throw new InvalidOptionError(`a runtime needs wasiImplementation 'shared' (per-run stdio and descriptors), got ${String(wasiImplementation)}`);
+  }
+  const resolved = resolveConfig({ ...(rest as RuntimeConfig), entryFile: LIBRARY_WORKER, namespace: `runtime_${nextRuntime++}` });
+  const limits = {
+    maxConcurrentRuns: wholeNumber(maxConcurrentRuns ?? availableParallelism(), 'maxConcurrentRuns', 1, LIMITS.maxConcurrentRuns),
+    preparedRuns: wholeNumber(preparedRuns ?? 1, 'preparedRuns', 0, LIMITS.preparedRuns),
+    maxWorkers: 0,
+  };
+  const everyone = limits.maxConcurrentRuns * (1 + resolved.maxThreads) + limits.preparedRuns * (1 + resolved.poolSize);
+  limits.maxWorkers = wholeNumber(maxWorkers ?? everyone, 'maxWorkers', 1 + resolved.poolSize, Number.MAX_SAFE_INTEGER);
+  const loaded = await loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig);
+  if (!loaded.hasStart && !loaded.threaded && !loaded.memory) {
+    // Nothing to share and nothing to run: almost certainly the wrong file.
+    throw new ModuleRequirementError('the module exports no _start and imports no memory: a runtime runs WASI commands (_start) and reactors');
+  }
+  const runtime = new Runtime({ ...resolved, poolSize: loaded.threaded ? resolved.poolSize : 0 }, loaded, limits);
+  await runtime.firstPrepared();
+  return runtime;
+}
+
+let nextRuntime = 1;
+
+interface Limits {
+  maxConcurrentRuns: number;
+  preparedRuns: number;
+  maxWorkers: number;
+}
+
+interface Waiting {
+  admit: () => void;
+  fail: (error: Error) => void;
+}
+
+/** The stdio of one run: host fds for fds 0-2, and the sinks of the relayed ones. */
+class RunStdio {
+  readonly fds: number[];
+  readonly stdin: BytesStdin | undefined;
+  private readonly captured: [Buffer[], Buffer[]] = [[], []];
+
+  constructor(
+    options: RunOptions,
+    private readonly targets = [options.stdout ?? 'inherit', options.stderr ?? 'inherit'] as const,
+  ) {
+    const input = options.stdin ?? '';
+    this.stdin = typeof input === 'string' || input instanceof Uint8Array ? new BytesStdin(typeof input === 'string' ? Buffer.from(input) : input) : undefined;
+    const inFd = this.stdin ? RELAYED.stdin : input === 'inherit' ? 0 : (input as number);
+    const outFd = (target: OutputTarget, stream: 1 | 2, relayed: number) =>
+      target === 'inherit' ? stream : typeof target === 'number' ? target : relayed;
+    this.fds = [inFd, outFd(this.targets[0], 1, RELAYED.stdout), outFd(this.targets[1], 2, RELAYED.stderr)];
+  }
+
+  readonly output = (stream: 1 | 2, bytes: Uint8Array): void => {
+    const target = this.targets[stream - 1]!;
+    if (target === 'buffer') this.captured[stream - 1]!.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    else if (typeof target === 'object') target.write(bytes);
+  };
+
+  captures(stream: 1 | 2): Buffer {
+    return Buffer.concat(this.captured[stream - 1]!);
+  }
+}
+
+function checkTarget(value: unknown, option: string, buffer: boolean): void {
+  if (value === undefined || value === 'inherit' || value === 'ignore') return;
+  if (value === 'buffer') {
+    if (!buffer) throw new InvalidOptionError(`${option} 'buffer' is for runs; an instance writes to 'inherit', 'ignore', a fd or a Writable`);
+    return;
+  }
+  if (typeof value === 'number') return checkStdioFd(value, option);
+  if (value !== null && typeof value === 'object' && typeof (value as Writable).write === 'function') return;
+  throw new InvalidOptionError(`${option} must be 'inherit', 'buffer', 'ignore', a file descriptor or a Writable`);
+}
+
+function checkRunOptions(options: RunOptions, forRun: boolean, maxThreads: number): RunOptions {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('run() takes an options object');
+  checkWasiStrings({ args: options.args, env: options.env, preopens: options.preopens });
+  const { stdin, signal, timeoutMs } = options;
+  if (!(stdin === undefined || stdin === 'inherit' || typeof stdin === 'string' || stdin instanceof Uint8Array)) checkStdioFd(stdin, 'stdin');
+  checkTarget(options.stdout, 'stdout', forRun);
+  checkTarget(options.stderr, 'stderr', forRun);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal must be an AbortSignal');
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0)) throw new InvalidOptionError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+  if (options.maxThreads !== undefined) wholeNumber(options.maxThreads, 'maxThreads', 1, maxThreads);
+  return options;
+}
+
+/**
+ * Arms a run's (or a call's) timeout and abort signal: `end` is called with the error once, the
+ * returned function disarms both.
+ */
+function watchLimits(options: CallOptions, what: string, end: (error: WasiThreadsError) => void, startedAt = performance.now()): () => void {
+  const { signal, timeoutMs } = options;
+  const onAbort = () => end(new RunAbortedError(signal!.reason, what));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => end(new RunTimeoutError(timeoutMs, what)), Math.max(0, timeoutMs - (performance.now() - startedAt)));
+  return () => {
+    signal?.removeEventListener('abort', onAbort);
+    clearTimeout(timer);
+  };
+}
+
+export class Runtime {
+  private readonly workers: RuntimeWorkers;
+  private prepared: Program[] = [];
+  private readonly live = new Set<Program>();
+  private queue: Waiting[] = [];
+  private activeRuns = 0;
+  private liveInstances = 0;
+  private ended = 0;
+  private hits = 0;
+  private misses = 0;
+  private nextRun = 1;
+  private closed = false;
+  /** Set when a run failed while being prepared (a module that cannot be instantiated): no more are prepared. */
+  private broken: Error | undefined;
+  private firstMemoryUsed = false;
+
+  /** @internal Use createRuntime(). */
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly loaded: LoadedProgram,
+    private readonly limits: Limits,
+  ) {
+    this.workers = new RuntimeWorkers(
+      config,
+      limits.maxWorkers,
+      () => (limits.preparedRuns + 1) * (1 + config.poolSize),
+      () => this.topUp(),
+    );
+    this.workers.setReferenced(false);
+    this.topUp();
+  }
+
+  /** @internal Resolves once the first prepared run is ready (rejects with why it could not be prepared). */
+  async firstPrepared(): Promise<void> {
+    const first = this.prepared[0];
+    if (!first) return;
+    await Promise.race([first.ready, first.exited.then(() => undefined)]).catch(() => undefined);
+    if (this.broken) {
+      await this.close();
+      throw this.broken;
+    }
+  }
+
+  stats(): RuntimeStats {
+    return {
+      ...this.workers.stats(),
+      runs: this.ended,
+      activeRuns: this.activeRuns,
+      queuedRuns: this.queue.length,
+      liveInstances: this.liveInstances,
+      preparedHits: this.hits,
+      preparedMisses: this.misses,
+    };
+  }
+
+  /**
+   * Runs the module's `_start` once, with its own memory, descriptors, args, env and stdio.
+   * Resolves with the exit code and captured output; rejects with a typed error when the run
+   * traps, times out, is aborted, or the runtime closes.
+   */
+  async run(options: RunOptions = {}): Promise<RunResult> {
+    const startedAt = performance.now();
+    checkRunOptions(options, true, this.config.maxThreads);
+    if (!this.loaded.hasStart) throw new ModuleRequirementError('the module exports no _start (a reactor?): call instantiate() and then its exports');
+    await this.admit(options, startedAt);
+    const stdio = new RunStdio(options);
+    let program: Program | undefined;
+    let disarm = () => {};
+    try {
+      program = this.start(options, stdio, false);
+      const running = program;
+      disarm = watchLimits(options, 'the run', (error) => void running.abort(error), startedAt);
+      const exitCode = await program.exited;
+      return { exitCode, stdout: stdio.captures(1), stderr: stdio.captures(2), stats: program.stats(), durationMs: performance.now() - startedAt };
+    } finally {
+      disarm();
+      if (program) this.live.delete(program);
+      this.ended++;
+      this.activeRuns--;
+      this.admitNext();
+    }
+  }
+
+  /**
+   * A live instance of a reactor module (one that exports `_initialize` and no `_start`): its
+   * `_initialize` runs once, then `call()` runs its exports on the instance's main thread; threads
+   * they spawn come from the instance's pool. `timeoutMs` and `signal` here bound `_initialize`.
+   */
+  async instantiate(options: RunOptions = {}): Promise<WasmInstance> {
+    const startedAt = performance.now();
+    checkRunOptions(options, false, this.config.maxThreads);
+    if (this.loaded.hasStart) throw new ModuleRequirementError('the module exports _start (a command): run() it; instantiate() is for reactors');
+    if (this.closed) throw new RuntimeClosedError();
+    const stdio = new RunStdio(options);
+    const program = this.start(options, stdio, true);
+    this.liveInstances++;
+    this.updateReferenced();
+    void program.exited
+      .catch(() => undefined)
+      .finally(() => {
+        this.live.delete(program);
+        this.liveInstances--;
+        this.updateReferenced();
+      });
+    const disarm = watchLimits(options, 'the instance\'s _initialize', (error) => void program.abort(error), startedAt);
+    try {
+      await program.whenInitialized();
+    } finally {
+      disarm();
+    }
+    return new WasmInstance(program, this.loaded);
+  }
+
+  /** Ends every run and instance (they reject with RuntimeClosedError) and every worker. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const waiting of this.queue) waiting.fail(new RuntimeClosedError());
+    this.queue = [];
+    const programs = [...this.prepared, ...this.live];
+    this.prepared = [];
+    await Promise.all(programs.map((program) => program.abort(new RuntimeClosedError())));
+    await this.workers.close();
+  }
+
+  /** Waits for a place among maxConcurrentRuns (in order); the run's timeout and signal apply while it waits. */
+  private async admit(options: RunOptions, startedAt: number): Promise<void> {
+    if (this.closed) throw new RuntimeClosedError();
+    if (options.signal?.aborted) throw new RunAbortedError(options.signal.reason);
+    if (this.activeRuns < this.limits.maxConcurrentRuns && this.queue.length === 0) {
+      this.activeRuns++;
+      this.updateReferenced();
+      return;
+    }
+    let disarm = () => {};
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const waiting: Waiting = { admit: resolve, fail: reject };
+        this.queue.push(waiting);
+        this.updateReferenced();
+        disarm = watchLimits(options, 'the run', (error) => {
+          this.queue = this.queue.filter((w) => w !== waiting);
+          reject(error);
+        }, startedAt);
+      });
+    } finally {
+      disarm();
+      this.updateReferenced();
+    }
+  }
+
+  private admitNext(): void {
+    const next = this.queue.shift();
+    if (next) {
+      this.activeRuns++;
+      next.admit();
+    } else {
+      this.updateReferenced();
+    }
+  }
+
+  private updateReferenced(): void {
+    this.workers.setReferenced(this.activeRuns + this.queue.length + this.liveInstances > 0);
+  }
+
+  /** Takes a prepared run (or prepares one now) and lets it go with this run's config and stdio. */
+  private start(options: RunOptions, stdio: RunStdio, reactor: boolean): Program {
+    if (this.closed) throw new RuntimeClosedError();
+    if (this.broken) throw this.broken;
+    const preopens = openPreopens(options.preopens ?? {});
+    let program: Program;
+    try {
+      const index = this.prepared.findIndex((p) => p.isReady);
+      if (index >= 0) {
+        this.hits++;
+        program = this.prepared.splice(index, 1)[0]!;
+      } else {
+        this.misses++;
+        program = this.prepared.shift() ?? this.prepare();
+      }
+    } catch (error) {
+      closePreopens(preopens);
+      throw error;
+    }
+    this.live.add(program);
+    const start: ProgramStart = {
+      config: { args: options.args ?? [], env: options.env ?? {}, preopens: preopens.names },
+      stdio: stdio.fds,
+      preopens,
+      reactor,
+      maxThreads: options.maxThreads ?? this.config.maxThreads,
+      stdin: stdio.stdin,
+      output: stdio.output,
+    };
+    program.go(start);
+    this.topUp();
+    return program;
+  }
+
+  /** Prepares runs until `preparedRuns` are, while the workers allow. */
+  private topUp(): void {
+    while (!this.closed && !this.broken && this.prepared.length < this.limits.preparedRuns && this.workers.available >= 1 + this.config.poolSize) {
+      this.prepared.push(this.prepare());
+    }
+  }
+
+  private prepare(): Program {
+    const run = this.nextRun++;
+    // The module was loaded with a memory: the first run takes it, every other run a new one.
+    const loaded = this.firstMemoryUsed ? withFreshMemory(this.loaded) : this.loaded;
+    this.firstMemoryUsed = true;
+    const program = new Program({ ...this.config, namespace: `${this.config.namespace}_run${run}` }, loaded, { host: this.workers, run, prepared: true });
+    program.start();
+    program.exited.catch((error: Error) => {
+      const index = this.prepared.indexOf(program);
+      if (index < 0) return; // it had started: its run reports the error
+      this.prepared.splice(index, 1);
+      if (!this.closed) this.broken = error;
+    });
+    return program;
+  }
+}
+
+/** A live instance of a reactor module (see `Runtime.instantiate`). */
+export class WasmInstance {
+  /** The instance's shared memory, for passing bytes in and out of calls. */
+  readonly memory: WebAssembly.Memory | undefined;
+  private readonly functions: Set<string>;
+
+  /** @internal Use runtime.instantiate(). */
+  constructor(
+    private readonly program: Program,
+    loaded: LoadedProgram,
+  ) {
+    this.memory = program.memory;
+    this.functions = new Set(WebAssembly.Module.exports(loaded.module as WebAssembly.Module).filter((e) => e.kind === 'function').map((e) => e.name));
+  }
+
+  /** Calls the export `name` on the instance's main thread; resolves with what it returns. A trap ends the instance. */
+  call(name: string, ...args: Array<number | bigint>): Promise<unknown> {
+    return this.callWith({}, name, ...args);
+  }
+
+  /** `call` with a timeout or an abort signal: either ends the instance (its threads may be anywhere). */
+  async callWith(options: CallOptions, name: string, ...args: Array<number | bigint>): Promise<unknown> {
+    if (options === null || typeof options !== 'object') throw new InvalidOptionError('callWith() takes an options object first');
+    checkRunOptions({ signal: options.signal, timeoutMs: options.timeoutMs }, false, Number.MAX_SAFE_INTEGER);
+    if (typeof name !== 'string' || !this.functions.has(name)) throw new InvalidOptionError(`"${String(name)}" is not a function the module exports`);
+    args.forEach((arg, i) => {
+      if (typeof arg !== 'number' && typeof arg !== 'bigint') throw new InvalidOptionError(`argument ${i} of ${name} must be a number or a bigint`);
+    });
+    if (options.signal?.aborted) throw new RunAbortedError(options.signal.reason, `the call of ${name}`);
+    const disarm = watchLimits(options, `the call of ${name}`, (error) => void this.program.abort(error));
+    try {
+      return await this.program.call(name, args);
+    } finally {
+      disarm();
+    }
+  }
+
+  stats(): ProgramStats {
+    return this.program.stats();
+  }
+
+  /** Ends the instance; its workers go back to the runtime. */
+  async destroy(): Promise<void> {
+    await this.program.destroy();
+  }
+}
