@@ -100,6 +100,8 @@ export interface ProgramSetup {
   run?: number;
   /** Prepared: workers are instantiated now, and the main thread waits for `go()`. */
   prepared?: boolean;
+  /** The memory comes from an earlier run: the main thread zeroes it before anything else touches it. */
+  clearMemory?: boolean;
 }
 
 interface PendingCall {
@@ -133,6 +135,7 @@ export class Program {
   private readonly host: WorkerHost;
   private readonly run: number;
   private readonly prepared: boolean;
+  private readonly clearMemory: boolean;
   /** Set once the program may run: from the start for a program of its own, at `go()` for a prepared one. */
   private started: ProgramStart | undefined;
   private mainReady = false;
@@ -158,6 +161,7 @@ export class Program {
     this.host = setup.host ?? new OneShotHost(config);
     this.run = setup.run ?? 0;
     this.prepared = setup.prepared ?? false;
+    this.clearMemory = setup.clearMemory ?? false;
     if (config.wasiImplementation === 'shared') this.wasi = this.prepared ? emptyProgramWasi() : createProgramWasi(config.wasiOptions);
     // Slots for every thread that may live at once, a full idle pool beside them, and as many again
     // for workers whose thread has returned and who are on their way back or out (a retiring
@@ -317,6 +321,7 @@ export class Program {
       sharedWasi: this.wasi && { fdTable: this.wasi.table.buffer },
       runConfig: this.prepared ? this.started?.config : { args: config.wasiOptions.args, env: config.wasiOptions.env, preopens: this.wasi?.preopens ?? [] },
       awaitGo: this.prepared && role === 'main',
+      clearMemory: this.clearMemory && role === 'main',
       initMethod: config.initMethod,
       poolSize: config.poolSize,
       maxThreads: config.maxThreads,

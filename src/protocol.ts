@@ -43,6 +43,8 @@ export interface BootData {
   runConfig?: RunConfig;
   /** A prepared run's main thread waits for `go` (or `end`) after it is instantiated. */
   awaitGo: boolean;
+  /** The main thread zeroes the memory (an earlier run's) before it is instantiated; no other thread touches it before. */
+  clearMemory: boolean;
   initMethod: string;
   poolSize: number;
   maxThreads: number;

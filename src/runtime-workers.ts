@@ -13,6 +13,7 @@
  * - A worker that may still be in a program's wasm when the program ends is terminated, not
  *   reused, and a new one takes its place when one is needed.
  */
+import { setFlagsFromString } from 'node:v8';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { ResolvedConfig } from './options.js';
 import { RUNTIME_KEY, type BootData, type InboxMessage, type RuntimeWorkerData, type WorkerMessage } from './protocol.js';
@@ -41,6 +42,8 @@ type State = 'starting' | 'free' | 'lent' | 'returning' | 'ending';
 
 class RuntimeWorker {
   state: State = 'starting';
+  /** It said `free` once: its loop runs. */
+  started = false;
   /** The program it is lent to (its number), and where that program hears from it. */
   run = 0;
   events: WorkerEvents | undefined;
@@ -62,6 +65,23 @@ class RuntimeWorker {
     Atomics.add(this.bell, 0, 1);
     Atomics.notify(this.bell, 0);
   }
+}
+
+/**
+ * A runtime's worker collects its garbage each time it leaves a program: an idle isolate may not do
+ * it for a long while, and each program's memory holds ~10 GB of address space until every isolate
+ * that saw it has. V8 gives `gc()` to isolates created while its expose-gc flag is set: it is set
+ * while runtime workers start (unless this process runs with --expose-gc anyway). A program's wasm
+ * cannot reach a JS global, so the function is no risk there.
+ */
+const processHasGc = typeof (globalThis as { gc?: unknown }).gc === 'function';
+let workersStarting = 0;
+function exposeGc(change: 1 | -1): void {
+  if (processHasGc) return;
+  const before = workersStarting;
+  workersStarting += change;
+  if (before === 0 && workersStarting === 1) setFlagsFromString('--expose-gc');
+  if (before === 1 && workersStarting === 0) setFlagsFromString('--no-expose-gc');
 }
 
 export class RuntimeWorkers implements WorkerHost {
@@ -154,20 +174,23 @@ export class RuntimeWorkers implements WorkerHost {
   }
 
   private spawn(): RuntimeWorker {
+    exposeGc(+1);
     const inbox = new MessageChannel();
     const outbox = new MessageChannel();
     const doorbell = new SharedArrayBuffer(4);
     const data: RuntimeWorkerData = { inbox: inbox.port2, outbox: outbox.port2, doorbell };
     const worker = new RuntimeWorker(
-      newWorker(LIBRARY_WORKER, this.config, { [RUNTIME_KEY]: data }, [inbox.port2, outbox.port2]),
+      newWorker(LIBRARY_WORKER, this.config, { [RUNTIME_KEY]: data }, { transferList: [inbox.port2, outbox.port2], pipeConsole: false }),
       inbox.port1,
       outbox.port1,
       doorbell,
     );
     this.created++;
     this.all.add(worker);
-    this.reference(worker);
+    // Listening refs a port: reference (or not) only after.
     worker.outbox.on('message', (message: WorkerMessage) => this.onMessage(worker, message));
+    worker.inbox.unref();
+    this.reference(worker);
     worker.worker.on('error', (error) => {
       if (worker.state === 'lent') worker.events?.error(error);
     });
@@ -181,6 +204,11 @@ export class RuntimeWorkers implements WorkerHost {
       return;
     }
     // A `free` for an earlier program (or the first one, of a worker started to be lent at once) is stale.
+    if (!worker.started) {
+      // Its first `free`: its isolate exists (and has taken its gc()).
+      worker.started = true;
+      exposeGc(-1);
+    }
     if (message.after !== worker.run || worker.state === 'ending') return;
     clearTimeout(worker.backTimer);
     worker.events = undefined;
@@ -223,6 +251,7 @@ export class RuntimeWorkers implements WorkerHost {
 
   private onExit(worker: RuntimeWorker, exitCode: number): void {
     const { state, events } = worker;
+    if (!worker.started) exposeGc(-1);
     this.all.delete(worker);
     this.free = this.free.filter((w) => w !== worker);
     worker.worker.removeAllListeners();

@@ -204,6 +204,7 @@ export class Runtime {
   private queue: Waiting[] = [];
   private activeRuns = 0;
   private liveInstances = 0;
+  private awaited = 0;
   private ended = 0;
   private hits = 0;
   private misses = 0;
@@ -212,6 +213,7 @@ export class Runtime {
   /** Set when a run failed while being prepared (a module that cannot be instantiated): no more are prepared. */
   private broken: Error | undefined;
   private firstMemoryUsed = false;
+  private spareMemories: WebAssembly.Memory[] = [];
 
   /** @internal Use createRuntime(). */
   constructor(
@@ -233,7 +235,7 @@ export class Runtime {
   async firstPrepared(): Promise<void> {
     const first = this.prepared[0];
     if (!first) return;
-    await Promise.race([first.ready, first.exited.then(() => undefined)]).catch(() => undefined);
+    await this.hold(Promise.race([first.ready, first.exited.then(() => undefined)])).catch(() => undefined);
     if (this.broken) {
       await this.close();
       throw this.broken;
@@ -293,21 +295,19 @@ export class Runtime {
     const stdio = new RunStdio(options);
     const program = this.start(options, stdio, true);
     this.liveInstances++;
-    this.updateReferenced();
     void program.exited
       .catch(() => undefined)
       .finally(() => {
         this.live.delete(program);
         this.liveInstances--;
-        this.updateReferenced();
       });
     const disarm = watchLimits(options, 'the instance\'s _initialize', (error) => void program.abort(error), startedAt);
     try {
-      await program.whenInitialized();
+      await this.hold(program.whenInitialized());
     } finally {
       disarm();
     }
-    return new WasmInstance(program, this.loaded);
+    return new WasmInstance(program, this.loaded, this);
   }
 
   /** Ends every run and instance (they reject with RuntimeClosedError) and every worker. */
@@ -358,8 +358,24 @@ export class Runtime {
     }
   }
 
+  /**
+   * The workers keep the process alive only while a caller awaits the runtime (a run, a call, an
+   * instance's or the runtime's start): an idle runtime, even one never closed, lets it end.
+   */
   private updateReferenced(): void {
-    this.workers.setReferenced(this.activeRuns + this.queue.length + this.liveInstances > 0);
+    this.workers.setReferenced(this.activeRuns + this.queue.length + this.awaited > 0);
+  }
+
+  /** @internal Counts a promise a caller awaits (see `updateReferenced`) until it settles. */
+  async hold<T>(work: Promise<T>): Promise<T> {
+    this.awaited++;
+    this.updateReferenced();
+    try {
+      return await work;
+    } finally {
+      this.awaited--;
+      this.updateReferenced();
+    }
   }
 
   /** Takes a prepared run (or prepares one now) and lets it go with this run's config and stdio. */
@@ -405,18 +421,46 @@ export class Runtime {
 
   private prepare(): Program {
     const run = this.nextRun++;
-    // The module was loaded with a memory: the first run takes it, every other run a new one.
-    const loaded = this.firstMemoryUsed ? withFreshMemory(this.loaded) : this.loaded;
-    this.firstMemoryUsed = true;
-    const program = new Program({ ...this.config, namespace: `${this.config.namespace}_run${run}` }, loaded, { host: this.workers, run, prepared: true });
-    program.start();
-    program.exited.catch((error: Error) => {
-      const index = this.prepared.indexOf(program);
-      if (index < 0) return; // it had started: its run reports the error
-      this.prepared.splice(index, 1);
-      if (!this.closed) this.broken = error;
+    const { memory, reused } = this.memoryForRun();
+    const program = new Program({ ...this.config, namespace: `${this.config.namespace}_run${run}` }, { ...this.loaded, memory }, {
+      host: this.workers,
+      run,
+      prepared: true,
+      clearMemory: reused,
     });
+    program.start();
+    program.exited
+      .catch((error: Error) => {
+        const index = this.prepared.indexOf(program);
+        if (index < 0) return; // it had started: its run reports the error
+        this.prepared.splice(index, 1);
+        if (!this.closed) this.broken = error;
+      })
+      .finally(() => this.keepMemory(memory));
     return program;
+  }
+
+  /**
+   * A memory for the next run: one that an ended run left at its initial size (cleared by the run's
+   * main thread before anything else touches it), or a new one. Reusing them matters: V8 keeps a
+   * shared memory's ~10 GB address-space reservation while any isolate that saw it lives, so a
+   * new memory per run would grow the process by that much each run.
+   */
+  private memoryForRun(): { memory: WebAssembly.Memory | undefined; reused: boolean } {
+    const spare = this.spareMemories.pop();
+    if (spare) return { memory: spare, reused: true };
+    const first = !this.firstMemoryUsed;
+    this.firstMemoryUsed = true;
+    return { memory: (first ? this.loaded : withFreshMemory(this.loaded)).memory as WebAssembly.Memory | undefined, reused: false };
+  }
+
+  /** Called once every worker of the run that had `memory` has ended or left it. */
+  private keepMemory(memory: WebAssembly.Memory | undefined): void {
+    const descriptor = this.loaded.memoryDescriptor;
+    if (!memory || !descriptor || this.closed) return;
+    // A grown memory cannot shrink back: it is dropped.
+    if (memory.buffer.byteLength !== descriptor.initial * 65536) return;
+    if (this.spareMemories.length < this.limits.maxConcurrentRuns + this.limits.preparedRuns) this.spareMemories.push(memory);
   }
 }
 
@@ -430,6 +474,7 @@ export class WasmInstance {
   constructor(
     private readonly program: Program,
     loaded: LoadedProgram,
+    private readonly runtime: Runtime,
   ) {
     this.memory = program.memory;
     this.functions = new Set(WebAssembly.Module.exports(loaded.module as WebAssembly.Module).filter((e) => e.kind === 'function').map((e) => e.name));
@@ -451,7 +496,7 @@ export class WasmInstance {
     if (options.signal?.aborted) throw new RunAbortedError(options.signal.reason, `the call of ${name}`);
     const disarm = watchLimits(options, `the call of ${name}`, (error) => void this.program.abort(error));
     try {
-      return await this.program.call(name, args);
+      return await this.runtime.hold(this.program.call(name, args));
     } finally {
       disarm();
     }

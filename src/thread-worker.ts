@@ -41,8 +41,6 @@ interface WorkerLink {
   next?: (accept: (message: InboxMessage) => boolean) => InboxMessage;
 }
 
-/** Unwinds a runtime's worker out of its program, back to the loop that waits for the next one. */
-class LeaveProgram extends Error {}
 
 /** Blocks this worker for good; the coordinator is already ending the program and will terminate it. */
 function halt(): never {
@@ -50,14 +48,16 @@ function halt(): never {
   for (;;) Atomics.wait(never, 0, 0);
 }
 
-/** This worker is done with its program: a runtime's worker goes back to its loop, any other waits to be ended. */
-function leave(link: WorkerLink): never {
-  if (link.next) throw new LeaveProgram();
-  halt();
+/**
+ * This worker is done with its program: a runtime's worker returns (every caller returns at once,
+ * back to the loop that waits for the next program), any other waits to be ended.
+ */
+function leave(link: WorkerLink): void {
+  if (!link.next) halt();
 }
 
 /** Reports how thread `tid` ended abnormally. proc_exit was reported when it was called. */
-function reportAbnormalEnd(link: WorkerLink, tid: number, error: unknown): never {
+function reportAbnormalEnd(link: WorkerLink, tid: number, error: unknown): void {
   if (!(error instanceof ProcExit)) link.post({ type: 'trap', tid, error: errorInfo(error) });
   leave(link);
 }
@@ -96,33 +96,77 @@ export async function initWasiWorker(configFunc?: WorkerConfigFunction): Promise
 
 /**
  * A runtime's worker: runs one program after another, each given by a `boot` in its inbox. Between
- * programs it holds nothing of the last one (its instance, memory and WASI are dropped here).
+ * programs it holds nothing of the last one, and it waits for the next in its event loop, not
+ * blocked: V8 finishes freeing a collected memory (and its ~10 GB of address space) in tasks that
+ * only run there.
  */
-function serveRuntime({ inbox, outbox, doorbell }: RuntimeWorkerData): void {
+async function serveRuntime({ inbox, outbox, doorbell }: RuntimeWorkerData): Promise<void> {
   const bell = new Int32Array(doorbell);
+  const take = (accept: (message: InboxMessage) => boolean): InboxMessage | undefined => {
+    for (let received = receiveMessageOnPort(inbox); received; received = receiveMessageOnPort(inbox)) {
+      const message = received.message as InboxMessage;
+      if (accept(message)) return message;
+    }
+    return undefined;
+  };
   const next = (accept: (message: InboxMessage) => boolean): InboxMessage => {
     for (;;) {
       const rung = Atomics.load(bell, 0);
-      for (let received = receiveMessageOnPort(inbox); received; received = receiveMessageOnPort(inbox)) {
-        const message = received.message as InboxMessage;
-        if (accept(message)) return message;
-      }
+      const message = take(accept);
+      if (message) return message;
       Atomics.wait(bell, 0, rung);
     }
   };
+  const nextBoot = async (): Promise<BootData> => {
+    // A pending waitAsync alone does not keep this thread's event loop alive.
+    const alive = setInterval(() => undefined, 1 << 30);
+    try {
+      // One turn of the event loop at least, even when the next boot is already there.
+      await new Promise((resolve) => setImmediate(resolve));
+      for (;;) {
+        const rung = Atomics.load(bell, 0);
+        const message = take((m) => m.type === 'boot');
+        if (message) return (message as Extract<InboxMessage, { type: 'boot' }>).boot;
+        const wait = Atomics.waitAsync(bell, 0, rung);
+        if (wait.async) await wait.value;
+      }
+    } finally {
+      clearInterval(alive);
+    }
+  };
   const link: WorkerLink = { post: (message) => outbox.postMessage(message), next };
+  const collect = garbageCollector();
   let after = 0;
   for (;;) {
+    if (after !== 0) collect();
     link.post({ type: 'free', after });
-    const { boot } = next((message) => message.type === 'boot') as Extract<InboxMessage, { type: 'boot' }>;
+    const boot = await nextBoot();
     after = boot.run;
-    try {
-      const fetchConfig = () => (next((m) => m.type === 'config' && m.run === boot.run) as Extract<InboxMessage, { type: 'config' }>).config;
-      runProgram(boot, {}, createSharedWasi(boot, link.post, fetchConfig), link);
-    } catch (error) {
-      if (!(error instanceof LeaveProgram)) link.post({ type: 'fatal', error: errorInfo(error) });
-    }
+    serveProgram(boot, link);
   }
+}
+
+/** Runs one program in a runtime's worker (its own function: nothing of it stays in the loop's scope). */
+function serveProgram(boot: BootData, link: WorkerLink): void {
+  const next = link.next!;
+  try {
+    const fetchConfig = () => (next((m) => m.type === 'config' && m.run === boot.run) as Extract<InboxMessage, { type: 'config' }>).config;
+    runProgram(boot, {}, createSharedWasi(boot, link.post, fetchConfig), link);
+  } catch (error) {
+    link.post({ type: 'fatal', error: errorInfo(error) });
+  }
+}
+
+/**
+ * V8's `gc()` for this isolate: the runtime starts its workers with V8's expose-gc flag set (see
+ * `exposeGc` in runtime-workers.ts).
+ */
+function garbageCollector(): () => void {
+  const gc = (globalThis as { gc?: (options?: { type?: 'major' | 'minor' }) => void }).gc;
+  if (!gc) return () => undefined;
+  return () => {
+    if (process.env.WTW_GC !== 'none') gc({ type: (process.env.WTW_GC as 'major') ?? 'major' });
+  };
 }
 
 function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: WorkerLink): void {
@@ -135,16 +179,17 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
     const onExit = (code: number) => link.post({ type: 'exit', tid: tidOfThisWorker.current, code });
     const imports: WasmImports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
-    if (boot.role !== 'main' && !control.awaitMainInstantiated()) leave(link);
+    if (boot.role !== 'main' && !control.awaitMainInstantiated()) return leave(link);
+    // Every other instance waits for this one: nothing of the earlier run can be read past here.
+    if (boot.clearMemory && memory) new Uint8Array(memory.buffer).fill(0);
     instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
     if (boot.role === 'main') control.markMainInstantiated();
     const exported = instance.exports.memory as WebAssembly.Memory | undefined;
     // A custom WASI that the user starts (or not) is left to the user.
     if (!config.wasi && (memory ?? exported)) bindMemory(wasi, (memory ?? exported)!);
   } catch (error) {
-    if (error instanceof LeaveProgram) throw error;
     link.post({ type: 'fatal', error: errorInfo(error) });
-    leave(link);
+    return leave(link);
   }
   if (boot.role === 'main') runMainThread(boot, control, instance, config, wasi, link);
   else runPooledThreads(boot, control, instance, tidOfThisWorker, link);
@@ -167,20 +212,20 @@ function runMainThread(boot: BootData, control: SharedControl, instance: WebAsse
   if (boot.awaitGo && link.next) {
     link.post({ type: 'ready' });
     const go = link.next((m) => (m.type === 'go' || m.type === 'end') && m.run === boot.run);
-    if (go.type !== 'go') leave(link);
+    if (go.type !== 'go') return leave(link);
     (wasi as SharedWasi).configure(go.config);
     reactor = go.reactor;
   } else {
     if (!boot.initMethod && !config.noWasiStart && !config.wasi?.start && typeof exports._start !== 'function') {
       // A module that cannot run as configured: not a trap of the program.
       link.post({ type: 'fatal', error: errorInfo(new ModuleRequirementError(NO_START)) });
-      leave(link);
+      return leave(link);
     }
     link.post({ type: 'ready' });
   }
   // The program starts once the warm pool is parked, so its first spawns are warm.
-  if (!control.awaitPoolReady()) leave(link);
-  if (reactor) serveCalls(boot, exports, link);
+  if (!control.awaitPoolReady()) return leave(link);
+  if (reactor) return serveCalls(boot, exports, link);
   let code = 0;
   try {
     if (boot.initMethod) {
@@ -191,28 +236,27 @@ function runMainThread(boot: BootData, control: SharedControl, instance: WebAsse
       else (exports._start as () => void)();
     }
   } catch (error) {
-    reportAbnormalEnd(link, MAIN_THREAD_ID, error);
+    return reportAbnormalEnd(link, MAIN_THREAD_ID, error);
   }
   link.post({ type: 'main-done', code, destroyWhenEnd: config.destroyWhenEnd ?? true });
-  if (link.next) leave(link);
 }
 
 /** A reactor instance's main thread: `_initialize` once, then the calls that come, one at a time. */
-function serveCalls(boot: BootData, exports: Record<string, unknown>, link: WorkerLink): never {
+function serveCalls(boot: BootData, exports: Record<string, unknown>, link: WorkerLink): void {
   try {
     if (typeof exports._initialize === 'function') (exports._initialize as () => void)();
   } catch (error) {
-    reportAbnormalEnd(link, MAIN_THREAD_ID, error);
+    return reportAbnormalEnd(link, MAIN_THREAD_ID, error);
   }
   link.post({ type: 'initialized' });
   for (;;) {
     const call = link.next!((m) => (m.type === 'call' || m.type === 'end') && m.run === boot.run);
-    if (call.type !== 'call') leave(link);
+    if (call.type !== 'call') return leave(link);
     let value: unknown;
     try {
       value = (exports[call.name] as (...args: unknown[]) => unknown)(...call.args);
     } catch (error) {
-      reportAbnormalEnd(link, MAIN_THREAD_ID, error);
+      return reportAbnormalEnd(link, MAIN_THREAD_ID, error);
     }
     link.post({ type: 'call-done', id: call.id, value });
   }
@@ -227,13 +271,13 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
   }
   link.post({ type: 'ready' });
   for (;;) {
-    if (!control.awaitAssignment(boot.slot)) leave(link);
+    if (!control.awaitAssignment(boot.slot)) return leave(link);
     const tid = control.assignedTid(boot.slot);
     current.current = tid;
     try {
       threadStart(tid, control.assignedStartArg(boot.slot));
     } catch (error) {
-      reportAbnormalEnd(link, tid, error);
+      return reportAbnormalEnd(link, tid, error);
     }
     control.markIdle(boot.slot);
     const parks = control.incrementBelow(Header.PoolReserved, boot.poolSize) > 0;
@@ -245,7 +289,7 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
     if (control.decrementAndNotify(Header.LiveThreads) === 1 && control.load(Header.LastThreadWatch) === 1) control.signalCoordinator();
     if (!parks) {
       link.post({ type: 'retire', slot: boot.slot });
-      leave(link);
+      return leave(link);
     }
   }
 }

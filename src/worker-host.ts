@@ -47,8 +47,17 @@ export function writeAllSync(fd: number, chunk: Uint8Array): void {
   }
 }
 
-/** Node's Worker with the options every library worker gets; its JS console goes to this process's stdout and stderr. */
-export function newWorker(file: string, config: Pick<ResolvedConfig, 'workerOptions'>, workerData: unknown, transferList?: TransferListItem[]): Worker {
+/**
+ * Node's Worker with the options every library worker gets. With `pipeConsole` its JS console goes
+ * to this process's stdout and stderr; reading those streams keeps the process alive for as long as
+ * the worker lives, whatever `unref()` says, so a runtime's workers (which print nothing) skip it.
+ */
+export function newWorker(
+  file: string,
+  config: Pick<ResolvedConfig, 'workerOptions'>,
+  workerData: unknown,
+  { transferList, pipeConsole = true }: { transferList?: TransferListItem[]; pipeConsole?: boolean } = {},
+): Worker {
   const { execArgv, env, resourceLimits } = config.workerOptions;
   let worker: Worker;
   try {
@@ -66,8 +75,10 @@ export function newWorker(file: string, config: Pick<ResolvedConfig, 'workerOpti
     // Node checks execArgv only here (ERR_WORKER_INVALID_EXEC_ARGV).
     throw new InvalidOptionError(`workerOptions: Node refused to start a worker: ${(error as Error).message}`);
   }
-  worker.stdout.on('data', (chunk: Uint8Array) => writeAllSync(1, chunk));
-  worker.stderr.on('data', (chunk: Uint8Array) => writeAllSync(2, chunk));
+  if (pipeConsole) {
+    worker.stdout.on('data', (chunk: Uint8Array) => writeAllSync(1, chunk));
+    worker.stderr.on('data', (chunk: Uint8Array) => writeAllSync(2, chunk));
+  }
   return worker;
 }
 

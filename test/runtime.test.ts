@@ -1,0 +1,271 @@
+// The long-lived runtime: many runs on reused workers, each isolated from the others, and reactor
+// instances whose exports are called many times. The runtime is imported the way users import it
+// (the built package), since its workers run the package's own worker script.
+import { execFileSync } from 'node:child_process';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  InvalidOptionError,
+  ModuleRequirementError,
+  RunAbortedError,
+  RunTimeoutError,
+  RuntimeClosedError,
+  ThreadTrapError,
+  createRuntime,
+  type Runtime,
+} from 'wasi-threads-wrapper';
+import { fixture, runNode } from '../fixtures/run-host.js';
+
+const runtimes: Runtime[] = [];
+async function runtimeFor(name: string, options: Record<string, unknown> = {}): Promise<Runtime> {
+  const runtime = await createRuntime({ wasmFile: fixture(name), ...options });
+  runtimes.push(runtime);
+  return runtime;
+}
+afterEach(async () => {
+  await Promise.all(runtimes.splice(0).map((runtime) => runtime.close()));
+});
+
+const primesBelow = (limit: number) => {
+  let count = 0;
+  for (let n = 2; n < limit; n++) {
+    let prime = true;
+    for (let d = 2; d * d <= n; d++) if (n % d === 0) prime = false;
+    if (prime) count++;
+  }
+  return count;
+};
+
+describe('runs on a runtime', () => {
+  it('1,000 runs one after another reuse their workers: no more than two runs\' worth are ever started', async () => {
+    const poolSize = 2;
+    const runtime = await runtimeFor('echo_args', { poolSize });
+    for (let i = 0; i < 1000; i++) {
+      const result = await runtime.run({ args: ['echo_args', `run${i}`], stdout: 'buffer' });
+      expect(result.exitCode).toBe(0);
+      // The spawned thread's WASI got the run's args too (a pool worker prepared before the run had none).
+      expect(result.stdout.toString()).toBe(`main: echo_args run${i}\nthread: echo_args run${i}\n`);
+      expect(result.stats.warmSpawns + result.stats.coldSpawns).toBe(1);
+    }
+    const stats = runtime.stats();
+    expect(stats.runs).toBe(1000);
+    // The run in flight and the one prepared behind it, (main + pool) each, and a little slack for
+    // workers still on their way back when the next run was prepared.
+    expect(stats.workersCreated).toBeLessThanOrEqual(2 * (poolSize + 1) + 2);
+    expect(stats.workersReused).toBeGreaterThan(2900);
+    expect(stats.preparedHits).toBeGreaterThan(900);
+  });
+
+  it('runs at once with different args, env and stdin each get their own output', async () => {
+    const runtime = await runtimeFor('cat', { poolSize: 2, maxConcurrentRuns: 8 });
+    const inputs = Array.from({ length: 16 }, (_, i) => `input of run ${i}\n`.repeat(50 + i));
+    const results = await Promise.all(inputs.map((stdin) => runtime.run({ args: ['cat'], stdin, stdout: 'buffer', stderr: 'buffer' })));
+    results.forEach((result, i) => {
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout.toString()).toBe(inputs[i]);
+    });
+    const echoes = await runtimeFor('echo_args', { poolSize: 1, maxConcurrentRuns: 4 });
+    const outputs = await Promise.all(Array.from({ length: 12 }, (_, i) => echoes.run({ args: ['echo', `#${i}`, 'x'.repeat(i)], stdout: 'buffer' })));
+    outputs.forEach((result, i) => expect(result.stdout.toString()).toBe(`main: echo #${i} ${'x'.repeat(i)}\nthread: echo #${i} ${'x'.repeat(i)}\n`));
+  });
+
+  it('a run that traps, exits or times out ends alone: the runs beside it finish with their own output', async () => {
+    const runtime = await runtimeFor('primes', { poolSize: 2, maxConcurrentRuns: 8 });
+    const aborted = await runtimeFor('abnormal_end', { poolSize: 4, maxConcurrentRuns: 8 });
+    const limits = [20_000, 30_000, 40_000, 50_000];
+    const good = limits.map((limit) => runtime.run({ args: ['primes', '2', String(limit)], stdout: 'buffer' }));
+    const trap = aborted.run({ args: ['abnormal_end', 'trap'] });
+    const exit = aborted.run({ args: ['abnormal_end', 'exit'] });
+    // Counting to 2^31 takes minutes: it is ended by its timeout, with its threads in the middle of their work.
+    const slow = runtime.run({ args: ['primes', '2', '2000000000'], timeoutMs: 300 });
+    await expect(trap).rejects.toBeInstanceOf(ThreadTrapError);
+    expect((await exit).exitCode).toBe(42);
+    await expect(slow).rejects.toBeInstanceOf(RunTimeoutError);
+    const results = await Promise.all(good);
+    results.forEach((result, i) => expect(result.stdout.toString()).toBe(`primes below ${limits[i]}: ${primesBelow(limits[i]!)}\n`));
+    // The runtimes carry on.
+    expect((await runtime.run({ args: ['primes', '2', '1000'], stdout: 'buffer' })).stdout.toString()).toBe('primes below 1000: 168\n');
+    expect((await aborted.run({ args: ['abnormal_end', 'exit'] })).exitCode).toBe(42);
+  });
+
+  it('an aborted run ends within a second, with nothing of it left running', async () => {
+    const runtime = await runtimeFor('primes', { poolSize: 2, maxConcurrentRuns: 2 });
+    for (let round = 0; round < 5; round++) {
+      const controller = new AbortController();
+      const run = runtime.run({ args: ['primes', '2', '2000000000'], signal: controller.signal });
+      await new Promise((resolve) => setTimeout(resolve, 50 + 20 * round));
+      const abortedAt = performance.now();
+      controller.abort(new Error('client went away'));
+      await expect(run).rejects.toBeInstanceOf(RunAbortedError);
+      // A functional bound from the issue (typically a few ms here), not a timing measurement.
+      expect(performance.now() - abortedAt).toBeLessThan(1000);
+      const stats = runtime.stats();
+      expect(stats.activeRuns).toBe(0);
+      // Only free workers and the prepared run's are alive: the aborted run's threads were ended.
+      expect(stats.liveWorkers).toBeLessThanOrEqual(2 * (2 + 1) + 2);
+    }
+    // A signal that has already aborted refuses the run at once; a queued run can be aborted too.
+    await expect(runtime.run({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(RunAbortedError);
+  });
+
+  it('runs past maxConcurrentRuns wait in order, and their timeout counts the wait', async () => {
+    const runtime = await runtimeFor('primes', { poolSize: 1, maxConcurrentRuns: 1 });
+    const first = runtime.run({ args: ['primes', '2', '2000000000'], timeoutMs: 400 });
+    const queued = runtime.run({ args: ['primes', '2', '1000'], timeoutMs: 100, stdout: 'buffer' });
+    const after = runtime.run({ args: ['primes', '2', '1000'], stdout: 'buffer' });
+    expect(runtime.stats().queuedRuns).toBe(2);
+    await expect(queued).rejects.toBeInstanceOf(RunTimeoutError);
+    await expect(first).rejects.toBeInstanceOf(RunTimeoutError);
+    expect((await after).stdout.toString()).toBe('primes below 1000: 168\n');
+  });
+
+  it('never closes the stdio descriptors a run is given, and writes its output to them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wtw-runtime-'));
+    const runtime = await runtimeFor('echo_args', { poolSize: 1 });
+    const fd = openSync(join(dir, 'out.txt'), 'w');
+    try {
+      for (let i = 0; i < 20; i++) await runtime.run({ args: ['e', String(i)], stdout: fd, stderr: fd });
+      // Still open, still this file: a server's next connection would otherwise get this number.
+      expect(fstatSync(fd).isFile()).toBe(true);
+      writeSync(fd, 'end\n');
+    } finally {
+      closeSync(fd);
+    }
+    const expected = Array.from({ length: 20 }, (_, i) => `main: e ${i}\nthread: e ${i}\n`).join('') + 'end\n';
+    expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe(expected);
+  });
+
+  it('gives output to a Writable, and drops it with ignore', async () => {
+    const runtime = await runtimeFor('echo_args', { poolSize: 1 });
+    const chunks: Buffer[] = [];
+    const sink = new Writable({ write: (chunk, _encoding, done) => (chunks.push(chunk), done()) });
+    const result = await runtime.run({ args: ['w'], stdout: sink, stderr: 'ignore' });
+    expect(result.stdout.length).toBe(0);
+    expect(Buffer.concat(chunks).toString()).toBe('main: w\nthread: w\n');
+  });
+
+  it('each run has its own preopens and descriptors: the next run on the same workers sees none of them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wtw-runtime-'));
+    writeFileSync(join(dir, 'hello.txt'), 'hello from the box\n');
+    const runtime = await runtimeFor('env_dir', { poolSize: 1, maxConcurrentRuns: 1 });
+    for (let i = 0; i < 10; i++) {
+      const withDir = await runtime.run({ args: ['env_dir'], env: { GREETING: `hi ${i}` }, preopens: { '/box': dir }, stdout: 'buffer', stderr: 'buffer' });
+      expect(withDir.exitCode).toBe(0);
+      expect(withDir.stdout.toString()).toContain(`hi ${i}`);
+      expect(withDir.stdout.toString()).toContain('hello from the box');
+      const without = await runtime.run({ args: ['env_dir'], stdout: 'buffer', stderr: 'buffer' });
+      expect(without.stdout.toString()).not.toContain('hello from the box');
+      expect(without.stdout.toString()).not.toContain(`hi ${i}`);
+    }
+  });
+
+  it('checks its options and says what is wrong with typed errors', async () => {
+    await expect(createRuntime({ wasmFile: fixture('primes'), poolSize: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(createRuntime({ wasmFile: fixture('primes'), wasiImplementation: 'node' as never })).rejects.toBeInstanceOf(InvalidOptionError);
+    const runtime = await runtimeFor('primes', { poolSize: 1 });
+    await expect(runtime.run({ stdout: 'somewhere' as never })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(runtime.run({ timeoutMs: -5 })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(runtime.run({ args: ['a\0b'] })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(runtime.run({ preopens: { '/x': '/does/not/exist' } })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(runtime.instantiate()).rejects.toBeInstanceOf(ModuleRequirementError);
+    // A bad run does not hurt the runtime.
+    expect((await runtime.run({ args: ['primes', '1', '100'], stdout: 'buffer' })).stdout.toString()).toBe('primes below 100: 25\n');
+  });
+
+  it('close() ends what runs and refuses what comes', async () => {
+    const runtime = await createRuntime({ wasmFile: fixture('primes'), poolSize: 1, maxConcurrentRuns: 1 });
+    const running = runtime.run({ args: ['primes', '2', '2000000000'] });
+    const queued = runtime.run({ args: ['primes', '2', '10'] });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await runtime.close();
+    await expect(running).rejects.toBeInstanceOf(RuntimeClosedError);
+    await expect(queued).rejects.toBeInstanceOf(RuntimeClosedError);
+    await expect(runtime.run()).rejects.toBeInstanceOf(RuntimeClosedError);
+    expect(runtime.stats().liveWorkers).toBe(0);
+  });
+});
+
+describe('reactor instances', () => {
+  it('runs _initialize once, then calls that spawn threads from the pool, with bytes passed through the memory', async () => {
+    const runtime = await runtimeFor('reactor', { poolSize: 4 });
+    const instance = await runtime.instantiate({ env: { A: '1', B: '2', C: '3' } });
+    expect(await instance.call('env_count')).toBe(3);
+    const sumSquares = (n: number) => {
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum = (sum + Math.imul(i, i)) | 0;
+      return sum;
+    };
+    for (let round = 0; round < 50; round++) {
+      const n = 1000 + round * 37;
+      expect(await instance.call('sum_squares', n, 1 + (round % 8))).toBe(sumSquares(n));
+    }
+    expect(await instance.call('init_count')).toBe(1);
+    expect(instance.stats().warmSpawns).toBeGreaterThan(0);
+    const bytes = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) & 0xff);
+    new Uint8Array(instance.memory!.buffer).set(bytes, 65536);
+    expect(await instance.call('sum_bytes', 65536, bytes.length)).toBe(bytes.reduce((a, b) => a + b, 0));
+    // Another instance has its own memory and its own _initialize.
+    const other = await runtime.instantiate();
+    expect(await other.call('env_count')).toBe(0);
+    expect(await other.call('sum_bytes', 65536, bytes.length)).toBe(0);
+    await other.destroy();
+    await instance.destroy();
+    await expect(instance.call('add', 1, 2)).rejects.toThrow();
+  });
+
+  it('a trap, a timeout or an abort in a call ends that instance only', async () => {
+    const runtime = await runtimeFor('reactor', { poolSize: 2 });
+    const bystander = await runtime.instantiate();
+    const trapping = await runtime.instantiate();
+    await expect(trapping.call('trap')).rejects.toBeInstanceOf(ThreadTrapError);
+    await expect(trapping.call('add', 1, 1)).rejects.toBeInstanceOf(ThreadTrapError);
+    const spinning = await runtime.instantiate();
+    await expect(spinning.callWith({ timeoutMs: 100 }, 'spin')).rejects.toBeInstanceOf(RunTimeoutError);
+    const aborted = await runtime.instantiate();
+    const controller = new AbortController();
+    const call = aborted.callWith({ signal: controller.signal }, 'spin');
+    setTimeout(() => controller.abort(), 50);
+    await expect(call).rejects.toBeInstanceOf(RunAbortedError);
+    expect(await bystander.call('add', 40, 2)).toBe(42);
+    await expect(bystander.call('nope' as string)).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(bystander.call('add', 'one' as never, 2)).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(runtime.run()).rejects.toBeInstanceOf(ModuleRequirementError);
+    expect(runtime.stats().liveInstances).toBe(1);
+  });
+
+  it('writes a call\'s output to the instance\'s stdout', async () => {
+    const runtime = await runtimeFor('reactor', { poolSize: 1 });
+    const chunks: Buffer[] = [];
+    const stdout = new Writable({ write: (chunk, _encoding, done) => (chunks.push(chunk), done()) });
+    const instance = await runtime.instantiate({ stdout });
+    new Uint8Array(instance.memory!.buffer).set(Buffer.from('said from wasm\n'), 70000);
+    await instance.call('say', 70000, 15);
+    await instance.destroy();
+    expect(Buffer.concat(chunks).toString()).toBe('said from wasm\n');
+  });
+});
+
+describe('a runtime in a long-lived process', () => {
+  const host = fileURLToPath(new URL('./host/runtime-runs.mjs', import.meta.url));
+  const count = Number(process.env.WTW_RUNTIME_RUNS ?? 10_000);
+
+  it(`${count} runs: RSS, address space and descriptors stay flat, and the idle runtime lets the process end`, async () => {
+    const early = Math.min(1000, count / 10);
+    const result = await runNode(['--expose-gc', host, JSON.stringify({ wasm: fixture('first_instruction'), count, samples: [early, count] })], {
+      timeoutMs: 300_000,
+    });
+    expect(result.status).toBe(0);
+    const { seen, codes, bytes } = JSON.parse(result.stdout);
+    expect(codes).toEqual([0]);
+    expect(bytes).toBe(8 * count);
+    const [first, last] = [seen[early], seen[count]];
+    expect(last.rss).toBeLessThan(first.rss * 1.1);
+    expect(last.fds).toBe(first.fds);
+    expect(last.virtual).toBeLessThan(first.virtual * 1.1);
+    expect(last.stats.workersCreated).toBeLessThanOrEqual(2 * 3 + 2);
+  }, 320_000);
+});
