@@ -145,6 +145,8 @@ export class Program {
   private nextCallId = 1;
   /** How long the last call took (see `call`). */
   private lastCallMs = 0;
+  private outputNext = 0;
+  private readonly outputWaiting = new Map<number, { stream: 1 | 2; bytes: Uint8Array }>();
   private readonly calls = new Map<number, PendingCall>();
   /** Resolves once a reactor ran `_initialize`. */
   private initialized: PendingCall | undefined;
@@ -346,6 +348,24 @@ export class Program {
     return true;
   }
 
+  /** Writes relayed output in the order the program wrote it (see `Header.OutputSeq`). */
+  private takeOutput(write: { seq: number; stream: 1 | 2; bytes: Uint8Array }): void {
+    this.outputWaiting.set(write.seq, write);
+    for (let next = this.outputWaiting.get(this.outputNext); next; next = this.outputWaiting.get(this.outputNext)) {
+      this.outputWaiting.delete(this.outputNext++);
+      this.started?.output?.(next.stream, next.bytes);
+    }
+  }
+
+  /** At the end: a thread ended between numbering a write and sending it leaves a gap; write the rest in order. */
+  private flushOutput(): void {
+    for (const seq of [...this.outputWaiting.keys()].sort((a, b) => a - b)) {
+      const write = this.outputWaiting.get(seq)!;
+      this.started?.output?.(write.stream, write.bytes);
+    }
+    this.outputWaiting.clear();
+  }
+
   private onWorkerError(info: WorkerInfo, error: Error): void {
     const hint =
       (error as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION'
@@ -379,7 +399,7 @@ export class Program {
   private onMessage(handle: WorkerHandle, info: WorkerInfo, message: WorkerMessage): void {
     // Output written before the end still counts (it is drained while the program ends).
     if (message.type === 'output') {
-      this.started?.output?.(message.stream, message.bytes);
+      this.takeOutput(message);
       return;
     }
     if (this.outcome) return;
@@ -550,6 +570,7 @@ export class Program {
     // or memory once this resolves, so closing its host fds below is safe.
     await Promise.all(handles.map((handle) => handle.end(this.isOut(handle))));
     for (const handle of handles) handle.drain();
+    this.flushOutput();
     // Every thread is gone now, also one whose wasm had returned (and been joined) but whose worker
     // had not yet counted it out when the end came.
     this.control.clearLiveThreads();

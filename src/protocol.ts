@@ -83,7 +83,7 @@ export type WorkerMessage =
   /** A runtime's worker is back in its loop, out of run `after` (0: new): it can be booted again. */
   | { type: 'free'; after: number }
   /** Output of the program on its relayed stdout (1) or stderr (2). */
-  | { type: 'output'; stream: 1 | 2; bytes: Uint8Array }
+  | { type: 'output'; stream: 1 | 2; bytes: Uint8Array; seq: number }
   /** A reactor instance ran `_initialize` and waits for calls. */
   | { type: 'initialized' }
   | { type: 'call-done'; id: number; value: unknown };

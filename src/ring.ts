@@ -13,7 +13,7 @@
  * waiting is for a peer between its two atomic steps on the very same cell (a few instructions).
  */
 
-/** Program-wide words, indices into the Int32Array. */
+/** Program-wide words, indices into the Int32Array, in order (a test checks that they are 0..HEADER_WORDS-1, each once). */
 export const Header = {
   /** `ProgramState`: spawns fail fast once the program is ending. */
   State: 0,
@@ -26,6 +26,15 @@ export const Header = {
   PoolReserved: 4,
   /** Bumped (and notified) whenever the coordinator has something to look at: claims, last thread gone. */
   Events: 5,
+  WarmSpawns: 6,
+  ColdSpawns: 7,
+  FailedSpawns: 8,
+  /** 1 once the initial pool is parked; the wasm main thread waits for it before it starts. */
+  PoolReady: 9,
+  RingHead: 10,
+  RingTail: 11,
+  /** Bumped whenever a worker whose thread returned parks again: tells the coordinator demand is being met. */
+  Returns: 12,
   /**
    * 1 while the coordinator wants to hear of the next claim. The first claim to see it clears it
    * and signals; the rest stay silent until the coordinator asks again, so a burst of spawns costs
@@ -43,17 +52,10 @@ export const Header = {
   MainInstantiated: 15,
   /** Most threads alive at once; a runtime's run may set it below the runtime's maxThreads when it starts. */
   MaxThreads: 16,
-  WarmSpawns: 6,
-  ColdSpawns: 7,
-  FailedSpawns: 8,
-  /** 1 once the initial pool is parked; the wasm main thread waits for it before it starts. */
-  PoolReady: 9,
-  RingHead: 10,
-  RingTail: 11,
-  /** Bumped whenever a worker whose thread returned parks again: tells the coordinator demand is being met. */
-  Returns: 12,
+  /** Last sequence number given to a write on a relayed stdout or stderr: the coordinator writes them in this order. */
+  OutputSeq: 17,
 } as const;
-export const HEADER_WORDS = 17;
+export const HEADER_WORDS = 18;
 
 /** Each ring cell is `[sequence, slot index]`. */
 const CELL_WORDS = 2;
@@ -238,6 +240,11 @@ export class SharedControl {
   signalCoordinator(): void {
     Atomics.add(this.words, Header.Events, 1);
     Atomics.notify(this.words, Header.Events);
+  }
+
+  /** A write to a relayed stdout or stderr: its place in the program's output. */
+  nextOutputSeq(): number {
+    return Atomics.add(this.words, Header.OutputSeq, 1);
   }
 
   nextTid(): number {

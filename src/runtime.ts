@@ -414,7 +414,10 @@ export class Runtime {
 
   /** Prepares runs until `preparedRuns` are, while the workers allow. */
   private topUp(): void {
-    while (!this.closed && !this.broken && this.prepared.length < this.limits.preparedRuns && this.workers.available >= 1 + this.config.poolSize) {
+    const needs = 1 + this.config.poolSize;
+    while (!this.closed && !this.broken && this.prepared.length < this.limits.preparedRuns && this.workers.available >= needs) {
+      // Workers on their way back will do: starting new ones now would only add to the idle.
+      if (this.workers.idle < needs && this.workers.returning > 0) return;
       this.prepared.push(this.prepare());
     }
   }

@@ -1,5 +1,6 @@
 /** Builds the WASI half of a thread's import object. Runs inside workers only. */
 import type { BootData, RunConfig } from './protocol.js';
+import { SharedControl, layoutFor } from './ring.js';
 import { SharedWasi } from './wasi/preview1.js';
 import { fdOwnerVia, type FdRequest } from './wasi/fd-owner.js';
 import { stdinClientVia, type StdinRequest } from './wasi/stdin-client.js';
@@ -31,17 +32,19 @@ function silenceWasiWarning(): void {
   } as typeof process.emitWarning;
 }
 
-type Post = (message: StdinRequest | FdRequest | { type: 'output'; stream: 1 | 2; bytes: Uint8Array }) => void;
+type Post = (message: StdinRequest | FdRequest | { type: 'output'; stream: 1 | 2; bytes: Uint8Array; seq: number }) => void;
 
 /** The shared WASI of one thread; a prepared run's threads get their config later, from `fetchConfig`. */
 export function createSharedWasi(boot: BootData, post: Post, fetchConfig?: () => RunConfig): SharedWasi {
+  const control = new SharedControl(boot.control, layoutFor(boot.slotCount));
   return new SharedWasi({
     config: boot.runConfig,
     fetchConfig,
     fdTable: boot.sharedWasi!.fdTable,
     stdin: stdinClientVia(post),
     owner: fdOwnerVia(post),
-    output: (stream, bytes) => post({ type: 'output', stream, bytes }),
+    // Threads' writes reach the coordinator through different ports: the number puts them back in order.
+    output: (stream, bytes) => post({ type: 'output', stream, bytes, seq: control.nextOutputSeq() }),
   });
 }
 

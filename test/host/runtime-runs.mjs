@@ -14,7 +14,8 @@ async function measure() {
   }
   const status = readFileSync('/proc/self/status', 'utf8');
   const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)[1]) * 1024;
-  return { rss: kb('VmRSS'), virtual: kb('VmSize'), fds: readdirSync('/proc/self/fd').length };
+  const { heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss: kb('VmRSS'), virtual: kb('VmSize'), fds: readdirSync('/proc/self/fd').length, heapUsed, external, arrayBuffers };
 }
 
 const runtime = await createRuntime({ wasmFile: wasm, poolSize });
