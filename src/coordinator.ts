@@ -52,6 +52,9 @@ export interface ProgramStats {
  */
 const REFILL_DELAY_MS = 5;
 
+/** How long the end of a runtime's program waits for a thread that is returning, rather than end its worker. */
+const RETURN_GRACE_MS = 20;
+
 /** How long `call` polls for a short call's answer before it leaves it to the event loop. */
 const CALL_SPIN_MS = 0.1;
 
@@ -568,7 +571,7 @@ export class Program {
     // A worker out of the program's wasm goes back to its host (a runtime reuses it); one that may
     // still run the program's wasm is ended. Either way, none can touch the program's descriptors
     // or memory once this resolves, so closing its host fds below is safe.
-    await Promise.all(handles.map((handle) => handle.end(this.isOut(handle))));
+    await Promise.all(handles.map(async (handle) => handle.end(await this.isOut(handle))));
     for (const handle of handles) handle.drain();
     this.flushOutput();
     // Every thread is gone now, also one whose wasm had returned (and been joined) but whose worker
@@ -586,10 +589,11 @@ export class Program {
   }
 
   /** Whether the worker is out of the program's wasm, and will not enter it again (see `SharedControl.recall`). */
-  private isOut(handle: WorkerHandle): boolean {
+  private async isOut(handle: WorkerHandle): Promise<boolean> {
     const info = this.workers.get(handle)!;
     if (info.leaving) return true;
-    if (info.role === 'thread') return this.control.recall(info.slot);
+    // A worker of its own is ended anyway: no need to wait for its thread.
+    if (info.role === 'thread') return this.control.recallWithin(info.slot, this.host.reusesWorkers ? RETURN_GRACE_MS : 0);
     if (info.inInbox) {
       handle.send({ type: 'end', run: this.run });
       return true;

@@ -393,8 +393,26 @@ export class SharedControl {
     return Atomics.load(this.words, this.slotState(slot) + SLOT_ARG);
   }
 
-  /** Marks `slot` idle again before its worker parks; the worker calls this, then `releaseSlot`. */
+  /** Marks `slot` idle again before its worker parks; the worker calls this, then `releaseSlot`. Wakes `awaitIdle`. */
   markIdle(slot: number): void {
     Atomics.store(this.words, this.slotState(slot), SlotState.Idle);
+    Atomics.notify(this.words, this.slotState(slot));
+  }
+
+  /**
+   * Coordinator, when the program ends: recalls `slot` (see `recall`), waiting up to `graceMs`
+   * (without blocking) for a thread that runs there to return first: a thread its joiner has just
+   * seen finish is still counting itself out when the main thread ends the program.
+   */
+  async recallWithin(slot: number, graceMs: number): Promise<boolean> {
+    const deadline = performance.now() + graceMs;
+    for (;;) {
+      if (this.recall(slot)) return true;
+      const state = Atomics.load(this.words, this.slotState(slot));
+      const remaining = deadline - performance.now();
+      if (state !== SlotState.Running || remaining <= 0) return state === SlotState.Recalled;
+      const wait = Atomics.waitAsync(this.words, this.slotState(slot), SlotState.Running, remaining);
+      if (wait.async) await wait.value;
+    }
   }
 }

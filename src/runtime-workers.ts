@@ -96,6 +96,7 @@ function exposeGc(change: 1 | -1): void {
 }
 
 export class RuntimeWorkers implements WorkerHost {
+  readonly reusesWorkers = true;
   private readonly all = new Set<RuntimeWorker>();
   private free: RuntimeWorker[] = [];
   private created = 0;

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ModuleRequirementError, WasiThreadsError } from './errors.js';
 import { BOOT_KEY, RUNTIME_KEY, errorInfo, type BootData, type InboxMessage, type RuntimeWorkerData, type ThreadRole, type WorkerMessage } from './protocol.js';
+import { clearMemory } from './memory-clear.js';
 import { answerReply } from './reply-cell.js';
 import { Header, SharedControl, layoutFor } from './ring.js';
 import { coldSpawnVia, createThreadSpawn } from './spawn.js';
@@ -138,8 +139,9 @@ async function serveRuntime({ inbox, outbox, doorbell }: RuntimeWorkerData): Pro
   const collect = garbageCollector();
   let after = 0;
   for (;;) {
-    if (after !== 0) collect();
     link.post({ type: 'free', after });
+    // After saying so: the program's end need not wait for it.
+    if (after !== 0) collect();
     const boot = await nextBoot();
     after = boot.run;
     serveProgram(boot, link);
@@ -161,12 +163,14 @@ function serveProgram(boot: BootData, link: WorkerLink): void {
  * V8's `gc()` for this isolate: the runtime starts its workers with V8's expose-gc flag set (see
  * `exposeGc` in runtime-workers.ts).
  */
+const MAJOR_GC_EVERY = 32;
+
 function garbageCollector(): () => void {
   const gc = (globalThis as { gc?: (options?: { type?: 'major' | 'minor' }) => void }).gc;
   if (!gc) return () => undefined;
-  return () => {
-    if (process.env.WTW_GC !== 'none') gc({ type: (process.env.WTW_GC as 'major') ?? 'major' });
-  };
+  // A scavenge after every program (a fraction of a millisecond), a full collection now and then.
+  let programs = 0;
+  return () => gc({ type: ++programs % MAJOR_GC_EVERY === 0 ? 'major' : 'minor' });
 }
 
 function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: WorkerLink): void {
@@ -181,7 +185,7 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
     if (boot.role !== 'main' && !control.awaitMainInstantiated()) return leave(link);
     // Every other instance waits for this one: nothing of the earlier run can be read past here.
-    if (boot.clearMemory && memory) new Uint8Array(memory.buffer).fill(0);
+    if (boot.clearMemory && memory) clearMemory(memory as WebAssembly.Memory);
     instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
     if (boot.role === 'main') control.markMainInstantiated();
     const exported = instance.exports.memory as WebAssembly.Memory | undefined;

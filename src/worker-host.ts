@@ -31,6 +31,8 @@ export interface WorkerHandle {
 }
 
 export interface WorkerHost {
+  /** Whether the workers outlive the program (a runtime's): then it pays to let them leave by themselves. */
+  readonly reusesWorkers: boolean;
   /** A worker booted for `boot`, or undefined when the host is at its cap on workers. Throws a typed error when Node refuses. */
   start(boot: BootData, events: WorkerEvents): WorkerHandle | undefined;
 }
@@ -84,6 +86,8 @@ export function newWorker(
 
 /** A new Worker for each thread of one program, running the program's entry or thread file; all end with the program. */
 export class OneShotHost implements WorkerHost {
+  readonly reusesWorkers = false;
+
   constructor(private readonly config: ResolvedConfig) {}
 
   start(boot: BootData, events: WorkerEvents): WorkerHandle {

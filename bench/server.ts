@@ -1,0 +1,282 @@
+/**
+ * Server-mode benchmarks, measured side by side in one run: run start (runtime vs a program per run),
+ * a request-per-run HTTP server (runtime, a program per request, piscina), call() round trips, and
+ * RSS over many runs. Every figure is the median of interleaved rounds, with the spread (min-max of
+ * the round medians). Neither the servers nor the load generator are pinned to a CPU: the kernel
+ * places them over the machine's cores, as it would a real server's.
+ *   tsx bench/server.ts [--quick]   (writes bench/results/server*.json and, full, its section of BENCHMARKS.md)
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRuntime, startWasiMain } from 'wasi-threads-wrapper';
+import { fixture, runNode } from '../fixtures/run-host.js';
+
+export interface Figure {
+  /** Median of the round medians. */
+  median: number;
+  /** Lowest and highest round median. */
+  min: number;
+  max: number;
+  rounds: number;
+}
+
+export interface HttpFigure {
+  requestsPerSecond: Figure;
+  p50Ms: Figure;
+  p99Ms: Figure;
+  requests: number;
+}
+
+export interface ServerReport {
+  quick: boolean;
+  runStart: { runtimeMs: Figure; programMs: Figure; runsPerRound: number; programsPerRound: number; preparedHits: number; preparedMisses: number };
+  http: { seconds: number; primesBelow: number; results: Record<'runtime' | 'oneshot' | 'piscina', Record<'1' | '8', HttpFigure>> };
+  call: { roundTripUs: Figure; callsPerRound: number };
+  memory: { early: number; late: number; rssEarlyMb: number; rssLateMb: number; virtualEarlyGb: number; virtualLateGb: number; workersCreated: number };
+}
+
+const log = (text: string) => process.stderr.write(`${text}\n`);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))]!;
+const figure = (roundValues: number[]): Figure => ({ median: median(roundValues), min: Math.min(...roundValues), max: Math.max(...roundValues), rounds: roundValues.length });
+
+/** From the call to the wasm main thread's first clock read (the first_instruction fixture writes it to stdout). */
+async function runStart(rounds: number, runsPerRound: number, programsPerRound: number): Promise<ServerReport['runStart']> {
+  log('server: run start, runtime vs a program per run');
+  const runtime = await createRuntime({ wasmFile: fixture('first_instruction'), poolSize: 2 });
+  const entryFile = fileURLToPath(import.meta.resolve('wasi-threads-wrapper/worker'));
+  const dir = mkdtempSync(join(tmpdir(), 'wtw-bench-start-'));
+  const runtimeRounds: number[] = [];
+  const programRounds: number[] = [];
+  try {
+    for (let i = 0; i < 20; i++) await runtime.run({ stdout: 'buffer' }); // warm-up
+    for (let round = 0; round < rounds; round++) {
+      const viaRuntime: number[] = [];
+      for (let i = 0; i < runsPerRound; i++) {
+        const before = process.hrtime.bigint();
+        const { stdout } = await runtime.run({ stdout: 'buffer' });
+        viaRuntime.push(Number(stdout.readBigUInt64LE(0) - before) / 1e6);
+      }
+      runtimeRounds.push(median(viaRuntime));
+      const viaProgram: number[] = [];
+      for (let i = 0; i < programsPerRound; i++) {
+        const file = join(dir, `out${i}`);
+        const fd = openSync(file, 'w');
+        const before = process.hrtime.bigint();
+        try {
+          const program = await startWasiMain({ entryFile, wasmFile: fixture('first_instruction'), poolSize: 2, wasiOptions: { stdout: fd } });
+          await program.exited;
+        } finally {
+          closeSync(fd);
+        }
+        viaProgram.push(Number(readFileSync(file).readBigUInt64LE(0) - before) / 1e6);
+      }
+      programRounds.push(median(viaProgram));
+    }
+    const { preparedHits, preparedMisses } = runtime.stats();
+    return { runtimeMs: figure(runtimeRounds), programMs: figure(programRounds), runsPerRound, programsPerRound, preparedHits, preparedMisses };
+  } finally {
+    await runtime.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function startServer(mode: string): Promise<{ port: number; stop: () => void }> {
+  const host = fileURLToPath(new URL('./peers/http-server.mjs', import.meta.url));
+  const child = spawn(process.execPath, [host, JSON.stringify({ mode, wasm: fixture('primes') })], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    child.once('exit', (code) => reject(new Error(`the ${mode} server exited (${code})`)));
+  });
+  return { port, stop: () => child.kill('SIGKILL') };
+}
+
+/** `clients` loops, each sending its next request when the last answered, for `seconds`. */
+async function load(port: number, clients: number, seconds: number, below: number): Promise<{ rate: number; latencies: number[] }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const latencies: number[] = [];
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const sent = performance.now();
+      http
+        .get({ host: '127.0.0.1', port, path: `/?below=${below}`, agent }, (response) => {
+          response.resume();
+          response.on('end', () => {
+            if (response.statusCode !== 200) reject(new Error(`status ${response.statusCode}`));
+            latencies.push(performance.now() - sent);
+            resolve();
+          });
+        })
+        .on('error', reject);
+    });
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < until) await one();
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  return { rate: latencies.length / elapsed, latencies };
+}
+
+async function httpServers(rounds: number, seconds: number, below: number): Promise<ServerReport['http']> {
+  log(`server: HTTP, ${rounds} rounds x 3 servers x (1, 8 clients) x ${seconds} s`);
+  const modes = ['runtime', 'oneshot', 'piscina'] as const;
+  const servers = Object.fromEntries(await Promise.all(modes.map(async (mode) => [mode, await startServer(mode)] as const)));
+  const perRound: Record<string, { rate: number[]; p50: number[]; p99: number[]; requests: number }> = {};
+  try {
+    // Warm-up: each server serves a few requests before it is measured.
+    for (const mode of modes) await load(servers[mode]!.port, 2, 1, below);
+    for (let round = 0; round < rounds; round++) {
+      for (const clients of [1, 8]) {
+        for (const mode of modes) {
+          const { rate, latencies } = await load(servers[mode]!.port, clients, seconds, below);
+          const entry = (perRound[`${mode}/${clients}`] ??= { rate: [], p50: [], p99: [], requests: 0 });
+          entry.rate.push(rate);
+          entry.p50.push(percentile(latencies, 50));
+          entry.p99.push(percentile(latencies, 99));
+          entry.requests += latencies.length;
+        }
+      }
+    }
+  } finally {
+    for (const server of Object.values(servers)) server.stop();
+  }
+  const results = {} as ServerReport['http']['results'];
+  for (const mode of modes) {
+    results[mode] = {} as Record<'1' | '8', HttpFigure>;
+    for (const clients of ['1', '8'] as const) {
+      const entry = perRound[`${mode}/${clients}`]!;
+      results[mode][clients] = { requestsPerSecond: figure(entry.rate), p50Ms: figure(entry.p50), p99Ms: figure(entry.p99), requests: entry.requests };
+    }
+  }
+  return { seconds, primesBelow: below, results };
+}
+
+async function callRoundTrip(rounds: number, calls: number): Promise<ServerReport['call']> {
+  log('server: call() round trip on a trivial export');
+  const runtime = await createRuntime({ wasmFile: fixture('reactor'), poolSize: 1 });
+  try {
+    const instance = await runtime.instantiate();
+    for (let i = 0; i < 2000; i++) await instance.call('add', i, 1); // warm-up
+    const roundMedians: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const times: number[] = [];
+      for (let i = 0; i < calls; i++) {
+        const before = performance.now();
+        await instance.call('add', i, 1);
+        times.push((performance.now() - before) * 1000);
+      }
+      roundMedians.push(median(times));
+    }
+    return { roundTripUs: figure(roundMedians), callsPerRound: calls };
+  } finally {
+    await runtime.close();
+  }
+}
+
+async function memory(early: number, late: number): Promise<ServerReport['memory']> {
+  log(`server: RSS after ${early} and ${late} runs`);
+  const host = fileURLToPath(new URL('../test/host/runtime-runs.mjs', import.meta.url));
+  const run = await runNode(['--expose-gc', host, JSON.stringify({ wasm: fixture('first_instruction'), count: late, samples: [early, late] })], { timeoutMs: 900_000 });
+  if (run.status !== 0) throw new Error(`runtime-runs failed: ${run.stderr}`);
+  const { seen } = JSON.parse(run.stdout);
+  return {
+    early,
+    late,
+    rssEarlyMb: seen[early].rss / 2 ** 20,
+    rssLateMb: seen[late].rss / 2 ** 20,
+    virtualEarlyGb: seen[early].virtual / 2 ** 30,
+    virtualLateGb: seen[late].virtual / 2 ** 30,
+    workersCreated: seen[late].stats.workersCreated,
+  };
+}
+
+export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
+  return quick
+    ? {
+        quick,
+        runStart: await runStart(2, 20, 2),
+        http: await httpServers(1, 1, 200_000),
+        call: await callRoundTrip(2, 500),
+        memory: await memory(100, 1000),
+      }
+    : {
+        quick,
+        runStart: await runStart(5, 200, 5),
+        http: await httpServers(3, 10, 200_000),
+        call: await callRoundTrip(5, 5000),
+        memory: await memory(1000, 10_000),
+      };
+}
+
+const f = (x: Figure, digits = 2) => `${x.median.toFixed(digits)} (${x.min.toFixed(digits)}-${x.max.toFixed(digits)})`;
+
+export function renderServer(r: ServerReport): string {
+  const { runStart: s, http: h, call: c, memory: m } = r;
+  const row = (label: string, mode: 'runtime' | 'oneshot' | 'piscina', clients: '1' | '8') => {
+    const x = h.results[mode][clients];
+    return `| ${label} | ${clients} | ${f(x.requestsPerSecond, 1)} | ${f(x.p50Ms, 1)} | ${f(x.p99Ms, 1)} | ${x.requests} |`;
+  };
+  const ratio = (a: number, b: number) => (a / b).toFixed(1);
+  return `## 7. Server mode: a runtime that outlives its runs
+
+Measured in one run of \`tsx bench/server.ts\`; each figure is the median of ${s.runtimeMs.rounds} (run start),
+${h.results.runtime['1'].requestsPerSecond.rounds} (HTTP) or ${c.roundTripUs.rounds} (calls) interleaved rounds, with the spread
+(lowest-highest round median) in brackets. Nothing is pinned to a CPU.
+
+**Run start**: from the call to the wasm main thread's first clock read (fixture \`first_instruction\`,
+poolSize 2), ${s.runsPerRound} runs per round on one runtime vs ${s.programsPerRound} \`startWasiMain\` programs per round.
+
+| way | median ms |
+| --- | --- |
+| \`runtime.run()\` | ${f(s.runtimeMs, 3)} |
+| \`startWasiMain()\` per run | ${f(s.programMs, 1)} |
+
+Ratio: a run starts **${ratio(s.programMs.median, s.runtimeMs.median)}x** sooner on a runtime (prepared runs hit ${s.preparedHits}, missed ${s.preparedMisses}: a miss waits
+for the instantiation already under way, never for a worker start).
+
+**HTTP, one run per request** (\`node:http\`, keep-alive clients in the bench process, each request
+counts the primes below ${h.primesBelow} on 2 threads; piscina counts them in JS, one task per request, on
+persistent workers), ${h.seconds} s per round:
+
+| server | clients | requests/s | p50 ms | p99 ms | requests |
+| --- | --- | --- | --- | --- | --- |
+${row('runtime', 'runtime', '1')}
+${row('runtime', 'runtime', '8')}
+${row('startWasiMain per request', 'oneshot', '1')}
+${row('startWasiMain per request', 'oneshot', '8')}
+${row('piscina, JS', 'piscina', '1')}
+${row('piscina, JS', 'piscina', '8')}
+
+Ratios (requests/s): runtime / startWasiMain **${ratio(h.results.runtime['1'].requestsPerSecond.median, h.results.oneshot['1'].requestsPerSecond.median)}x** at 1 client,
+**${ratio(h.results.runtime['8'].requestsPerSecond.median, h.results.oneshot['8'].requestsPerSecond.median)}x** at 8; runtime / piscina ${ratio(h.results.runtime['1'].requestsPerSecond.median, h.results.piscina['1'].requestsPerSecond.median)}x at 1, ${ratio(h.results.runtime['8'].requestsPerSecond.median, h.results.piscina['8'].requestsPerSecond.median)}x at 8.
+
+**\`call()\` round trip** on a trivial export (\`add\`), ${c.callsPerRound} calls per round: median **${f(c.roundTripUs, 1)} µs**.
+
+**Memory**: RSS after ${m.early} runs ${m.rssEarlyMb.toFixed(0)} MB, after ${m.late} runs ${m.rssLateMb.toFixed(0)} MB
+(${((m.rssLateMb / m.rssEarlyMb - 1) * 100).toFixed(0)}%); address space ${m.virtualEarlyGb.toFixed(0)} GB and ${m.virtualLateGb.toFixed(0)} GB; ${m.workersCreated} workers started in all.
+`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const quick = process.argv.includes('--quick');
+  const report = await serverBenchmarks(quick);
+  const results = new URL('./results/', import.meta.url);
+  mkdirSync(results, { recursive: true });
+  writeFileSync(new URL(quick ? 'server-quick.json' : 'server.json', results), `${JSON.stringify(report, null, 2)}\n`);
+  const section = renderServer(report);
+  if (!quick) {
+    const file = new URL('../BENCHMARKS.md', import.meta.url);
+    const text = readFileSync(file, 'utf8');
+    const marked = `<!-- server -->\n${section}<!-- /server -->`;
+    writeFileSync(file, /<!-- server -->[\s\S]*<!-- \/server -->/.test(text) ? text.replace(/<!-- server -->[\s\S]*<!-- \/server -->/, () => marked) : `${text.trimEnd()}\n\n${marked}\n`);
+  }
+  process.stdout.write(section);
+}
