@@ -15,6 +15,7 @@ import {
   type WasiThreadsError,
 } from './errors.js';
 import type { LoadedProgram } from './module-loader.js';
+import type { WasmMemory } from './wasm-types.js';
 import type { ResolvedConfig } from './options.js';
 import type { BootData, ErrorInfo, InboxMessage, RunConfig, ThreadRole, WorkerMessage } from './protocol.js';
 import { answerReply, type ReplyCell } from './reply-cell.js';
@@ -193,8 +194,8 @@ export class Program {
   }
 
   /** The program's shared memory (absent for a module that has none to share). */
-  get memory(): WebAssembly.Memory | undefined {
-    return this.program.memory as WebAssembly.Memory | undefined;
+  get memory(): WasmMemory | undefined {
+    return this.program.memory;
   }
 
   /** Whether a prepared program's main instance and initial pool are ready (its start will not wait). */

@@ -10,10 +10,12 @@
  */
 const CLEAR_WASM = 'AGFzbQEAAAABBAFgAAACEgEDZW52Bm1lbW9yeQIDAICABAMCAQAHCQEFY2xlYXIAAApFAUMBA38/ACEBAkADQCAAIAFPDQEgASAAa0GAgAEgASAAa0GAgAFJGyECIABBEHRBACACQRB0/AsAIAAgAmohAAwACwsL';
 
+import type { WasmMemory } from './wasm-types.js';
+
 let module: WebAssembly.Module | undefined;
 
-export function clearMemory(memory: WebAssembly.Memory): void {
+export function clearMemory(memory: WasmMemory): void {
   module ??= new WebAssembly.Module(Buffer.from(CLEAR_WASM, 'base64'));
-  const { clear } = new WebAssembly.Instance(module, { env: { memory } }).exports as { clear: () => void };
+  const { clear } = new WebAssembly.Instance(module, { env: { memory: memory as WebAssembly.Memory } }).exports as { clear: () => void };
   clear();
 }

@@ -15,6 +15,7 @@ import { loadProgram, withFreshMemory, type LoadedProgram } from './module-loade
 import { LIMITS, checkStdioFd, checkWasiStrings, resolveConfig, wholeNumber, type MemorySetting, type ResolvedConfig, type WasiMainConfig, type WasmSource, type WorkerOptions } from './options.js';
 import { LIBRARY_WORKER } from './thread-worker.js';
 import { RuntimeWorkers, type RuntimeWorkerStats } from './runtime-workers.js';
+import type { WasmMemory } from './wasm-types.js';
 import { RELAYED, closePreopens, openPreopens } from './wasi/fd-owner.js';
 import { BytesStdin } from './wasi/stdin-relay.js';
 
@@ -219,7 +220,7 @@ export class Runtime {
   /** Set when a run failed while being prepared (a module that cannot be instantiated): no more are prepared. */
   private broken: Error | undefined;
   private firstMemoryUsed = false;
-  private spareMemories: WebAssembly.Memory[] = [];
+  private spareMemories: WasmMemory[] = [];
 
   /** @internal Use createRuntime(). */
   constructor(
@@ -457,12 +458,12 @@ export class Runtime {
    * shared memory's ~10 GB address-space reservation while any isolate that saw it lives, so a
    * new memory per run would grow the process by that much each run.
    */
-  private memoryForRun(): { memory: WebAssembly.Memory | undefined; reused: boolean } {
+  private memoryForRun(): { memory: WasmMemory | undefined; reused: boolean } {
     const spare = this.spareMemories.pop();
     if (spare) return { memory: spare, reused: true };
     const first = !this.firstMemoryUsed;
     this.firstMemoryUsed = true;
-    return { memory: (first ? this.loaded : withFreshMemory(this.loaded)).memory as WebAssembly.Memory | undefined, reused: false };
+    return { memory: (first ? this.loaded : withFreshMemory(this.loaded)).memory, reused: false };
   }
 
   /**
@@ -470,7 +471,7 @@ export class Runtime {
    * kept too (it cannot shrink back, and the next run zeroes all of it): the pool's memories stay at
    * the size the runs needed.
    */
-  private keepMemory(memory: WebAssembly.Memory | undefined): void {
+  private keepMemory(memory: WasmMemory | undefined): void {
     if (!memory || !this.loaded.memoryDescriptor || this.closed) return;
     if (this.spareMemories.length < this.limits.maxConcurrentRuns + this.limits.preparedRuns) this.spareMemories.push(memory);
   }
@@ -479,7 +480,7 @@ export class Runtime {
 /** A live instance of a reactor module (see `Runtime.instantiate`). */
 export class WasmInstance {
   /** The instance's shared memory, for passing bytes in and out of calls. */
-  readonly memory: WebAssembly.Memory | undefined;
+  readonly memory: WasmMemory | undefined;
   private readonly functions: Set<string>;
 
   /** @internal Use runtime.instantiate(). */

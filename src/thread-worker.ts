@@ -185,7 +185,7 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
     if (boot.role !== 'main' && !control.awaitMainInstantiated()) return leave(link);
     // Every other instance waits for this one: nothing of the earlier run can be read past here.
-    if (boot.clearMemory && memory) clearMemory(memory as WebAssembly.Memory);
+    if (boot.clearMemory && memory) clearMemory(memory);
     instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
     if (boot.role === 'main') control.markMainInstantiated();
     const exported = instance.exports.memory as WebAssembly.Memory | undefined;

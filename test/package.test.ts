@@ -67,7 +67,14 @@ describe('the packed package', () => {
     );
     writeFileSync(
       join(dir, 'main.ts'),
-      `import { initWasiMain, startWasiMain, type WasiMainConfig, type WorkerConfig } from 'wasi-threads-wrapper';
+      `import { createRuntime, initWasiMain, startWasiMain, type RunOptions, type WasiMainConfig, type WorkerConfig } from 'wasi-threads-wrapper';
+       const runOptions: RunOptions = { args: ['p'], stdout: 'buffer', timeoutMs: 100 };
+       void createRuntime({ wasmFile: 'p.wasm', poolSize: 2 }).then(async (runtime) => {
+         const { exitCode, stdout } = await runtime.run(runOptions);
+         const instance = await runtime.instantiate();
+         const value: unknown = await instance.call('f', 1, 2n);
+         void [exitCode, stdout.length, value, instance.memory?.buffer.byteLength];
+       });
        const module = new (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object } }).WebAssembly.Module(new Uint8Array());
        const fromFile: WasiMainConfig = { entryFile: 'w.js', wasmFile: 'p.wasm', poolSize: 2 };
        const fromModule: WasiMainConfig = { entryFile: 'w.js', wasmModule: module };
