@@ -13,6 +13,7 @@ import { Bench } from 'tinybench';
 import { runNode, runProgram, type ProgramSpec } from '../fixtures/run-host.js';
 import { atomicsWakeFloor, latencyOf, workerStartFloor, type LatencyStats } from './floors.js';
 import { renderReport, type Report } from './report.js';
+import { renderServer, serverBenchmarks } from './server.js';
 
 const quick = process.argv.includes('--quick');
 const sizes = quick
@@ -160,9 +161,10 @@ const report: Report = {
   wasi: await wasiOverhead(),
 };
 
-const markdown = renderReport(report);
+const server = await serverBenchmarks(quick);
+const markdown = `${renderReport(report).trimEnd()}\n\n<!-- server -->\n${renderServer(server)}<!-- /server -->\n`;
 const results = new URL('./results/', import.meta.url);
 mkdirSync(results, { recursive: true });
-writeFileSync(new URL(quick ? 'quick.json' : 'full.json', results), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(new URL(quick ? 'quick.json' : 'full.json', results), `${JSON.stringify({ ...report, server }, null, 2)}\n`);
 if (!quick) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), markdown);
 process.stdout.write(markdown);
