@@ -211,10 +211,10 @@ export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
   return quick
     ? {
         quick,
-        runStart: await runStart(2, 20, 2),
-        http: await httpServers(1, 1, 200_000),
-        call: await callRoundTrip(2, 500),
-        memory: await memory(100, 1000),
+        runStart: await runStart(1, 12, 1),
+        http: await httpServers(1, 0.5, 200_000),
+        call: await callRoundTrip(1, 200),
+        memory: await memory(50, 200),
       }
     : {
         quick,

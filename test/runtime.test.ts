@@ -44,10 +44,11 @@ const primesBelow = (limit: number) => {
 };
 
 describe('runs on a runtime', () => {
-  it('1,000 runs one after another reuse their workers: no more than three runs\' worth are ever started', async () => {
+  const sequentialRuns = Number(process.env.WTW_RUNTIME_SEQUENTIAL ?? 1000);
+  it(`${sequentialRuns} runs one after another reuse their workers: no more than three runs' worth are ever started`, async () => {
     const poolSize = 2;
     const runtime = await runtimeFor('echo_args', { poolSize });
-    for (let i = 0; i < 1000; i++) {
+    for (let i = 0; i < sequentialRuns; i++) {
       const result = await runtime.run({ args: ['echo_args', `run${i}`], stdout: 'buffer' });
       expect(result.exitCode).toBe(0);
       // The spawned thread's WASI got the run's args too (a pool worker prepared before the run had none).
@@ -55,11 +56,11 @@ describe('runs on a runtime', () => {
       expect(result.stats.warmSpawns + result.stats.coldSpawns).toBe(1);
     }
     const stats = runtime.stats();
-    expect(stats.runs).toBe(1000);
+    expect(stats.runs).toBe(sequentialRuns);
     // The run in flight and the two prepared behind it, (main + pool) each, and a little slack for
     // workers still on their way back when the next run was prepared.
     expect(stats.workersCreated).toBeLessThanOrEqual(3 * (poolSize + 1) + 2);
-    expect(stats.workersReused).toBeGreaterThan(2900);
+    expect(stats.workersReused).toBeGreaterThan(sequentialRuns * 3 - 100);
   });
 
   it('runs at once with different args, env and stdin each get their own output', async () => {
@@ -258,7 +259,8 @@ describe('a runtime in a long-lived process', () => {
 
   it(`${count} runs: address space and descriptors stay flat, RSS within 20%, and the idle runtime lets the process end`, async () => {
     const early = Math.min(1000, count / 10);
-    const result = await runNode(['--expose-gc', host, JSON.stringify({ wasm: fixture('first_instruction'), count, samples: [early, count] })], {
+    // poolSize 0: one worker a run, so 10,000 runs fit the CI budget; pool workers' reuse is the test above's.
+    const result = await runNode(['--expose-gc', host, JSON.stringify({ wasm: fixture('first_instruction'), count, samples: [early, count], poolSize: 0 })], {
       timeoutMs: 300_000,
     });
     expect(result.status).toBe(0);
@@ -272,6 +274,6 @@ describe('a runtime in a long-lived process', () => {
     expect(last.fds).toBe(first.fds);
     expect(last.virtual).toBeLessThan(first.virtual * 1.1);
     // Workers are replaced every few hundred programs, but never more are alive than the idle cap allows.
-    expect(last.stats.liveWorkers).toBeLessThanOrEqual(4 * 3);
+    expect(last.stats.liveWorkers).toBeLessThanOrEqual(4 * 1);
   }, 320_000);
 });
