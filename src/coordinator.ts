@@ -142,7 +142,8 @@ export class Program {
   private readonly clearMemory: boolean;
   /** Set once the program may run: from the start for a program of its own, at `go()` for a prepared one. */
   private started: ProgramStart | undefined;
-  private mainReady = false;
+  /** The wasm main thread's worker, once started. */
+  private main: { handle: WorkerHandle; info: WorkerInfo } | undefined;
   /** Resolves once a prepared program's main instance and initial pool are ready to start. */
   readonly ready: Promise<void>;
   private settleReady!: () => void;
@@ -200,7 +201,7 @@ export class Program {
 
   /** Whether a prepared program's main instance and initial pool are ready (its start will not wait). */
   get isReady(): boolean {
-    return this.mainReady && this.initialPoolPending === 0;
+    return (this.main?.info.ready ?? false) && this.initialPoolPending === 0;
   }
 
   private checkReady(): void {
@@ -252,15 +253,13 @@ export class Program {
         },
         reject,
       });
-      for (const [handle, info] of this.workers) {
-        if (info.role !== 'main') continue;
-        info.inInbox = false;
-        handle.send({ type: 'call', run: this.run, id, name, args });
-        // A call that took longer stops the polling; every 16th call polls again, to notice short calls.
-        if (this.lastCallMs > CALL_SPIN_MS && id % 16 !== 0) continue;
-        while (this.calls.has(id) && performance.now() - sentAt < CALL_SPIN_MS) handle.drain();
-        if (this.calls.has(id)) this.lastCallMs = Infinity;
-      }
+      const { handle, info } = this.main!;
+      info.inInbox = false;
+      handle.send({ type: 'call', run: this.run, id, name, args });
+      // A call that took longer stops the polling; every 16th call polls again, to notice short calls.
+      if (this.lastCallMs > CALL_SPIN_MS && id % 16 !== 0) return;
+      while (this.calls.has(id) && performance.now() - sentAt < CALL_SPIN_MS) handle.drain();
+      if (this.calls.has(id)) this.lastCallMs = Infinity;
     });
   }
 
@@ -349,6 +348,7 @@ export class Program {
     }
     this.workersCreated++;
     this.workers.set(handle, info);
+    if (role === 'main') this.main = { handle, info };
     return true;
   }
 
@@ -410,10 +410,7 @@ export class Program {
     switch (message.type) {
       case 'ready':
         info.ready = true;
-        if (info.role === 'main') {
-          this.mainReady = true;
-          info.inInbox = this.prepared && !this.started;
-        }
+        if (info.role === 'main') info.inInbox = this.prepared && !this.started;
         if (info.initialPool && --this.initialPoolPending === 0) this.markPoolReady();
         this.checkReady();
         break;

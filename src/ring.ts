@@ -201,19 +201,29 @@ export class SharedControl {
     Atomics.store(this.words, Header.LastThreadWatch, 1);
   }
 
+  /** Sets a once-only flag word (0 -> 1) and wakes every thread in `awaitFlag` on it. */
+  private raiseFlag(word: number): void {
+    Atomics.store(this.words, word, 1);
+    Atomics.notify(this.words, word);
+  }
+
+  /** Waits (terminably) until `word` is raised; false if the program ended first (`markEnding` wakes it). */
+  private awaitFlag(word: number): boolean {
+    while (Atomics.load(this.words, word) === 0) {
+      if (!this.running()) return false;
+      Atomics.wait(this.words, word, 0);
+    }
+    return true;
+  }
+
   /** Coordinator: the initial pool is parked; the wasm main thread may start. */
   markPoolReady(): void {
-    Atomics.store(this.words, Header.PoolReady, 1);
-    Atomics.notify(this.words, Header.PoolReady);
+    this.raiseFlag(Header.PoolReady);
   }
 
   /** The wasm main thread's worker: waits (terminably) for the initial pool; false if the program ended first. */
   awaitPoolReady(): boolean {
-    while (Atomics.load(this.words, Header.PoolReady) === 0) {
-      if (!this.running()) return false;
-      Atomics.wait(this.words, Header.PoolReady, 0);
-    }
-    return true;
+    return this.awaitFlag(Header.PoolReady);
   }
 
   /** Coordinator: settles when `Header.Events` moves on from `seen` (see `signalCoordinator`). */
@@ -354,17 +364,12 @@ export class SharedControl {
 
   /** The main thread's worker: its instance exists, the others may be instantiated now. */
   markMainInstantiated(): void {
-    Atomics.store(this.words, Header.MainInstantiated, 1);
-    Atomics.notify(this.words, Header.MainInstantiated);
+    this.raiseFlag(Header.MainInstantiated);
   }
 
   /** Any other worker: waits (terminably) until the main thread's instance exists; false if the program ended first. */
   awaitMainInstantiated(): boolean {
-    while (Atomics.load(this.words, Header.MainInstantiated) === 0) {
-      if (!this.running()) return false;
-      Atomics.wait(this.words, Header.MainInstantiated, 0);
-    }
-    return true;
+    return this.awaitFlag(Header.MainInstantiated);
   }
 
   /**

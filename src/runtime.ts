@@ -142,10 +142,10 @@ class RunStdio {
   readonly stdin: BytesStdin | undefined;
   private readonly captured: [Buffer[], Buffer[]] = [[], []];
 
-  constructor(
-    options: RunOptions,
-    private readonly targets = [options.stdout ?? 'inherit', options.stderr ?? 'inherit'] as const,
-  ) {
+  private readonly targets: [OutputTarget, OutputTarget];
+
+  constructor(options: RunOptions) {
+    this.targets = [options.stdout ?? 'inherit', options.stderr ?? 'inherit'];
     const input = options.stdin ?? '';
     this.stdin = typeof input === 'string' || input instanceof Uint8Array ? new BytesStdin(typeof input === 'string' ? Buffer.from(input) : input) : undefined;
     const inFd = this.stdin ? RELAYED.stdin : input === 'inherit' ? 0 : (input as number);
@@ -221,6 +221,8 @@ export class Runtime {
   private broken: Error | undefined;
   private firstMemoryUsed = false;
   private spareMemories: WasmMemory[] = [];
+  /** The module's exported functions, which instances' calls are checked against. */
+  private functions: ReadonlySet<string> | undefined;
 
   /** @internal Use createRuntime(). */
   constructor(
@@ -316,7 +318,8 @@ export class Runtime {
     } finally {
       disarm();
     }
-    return new WasmInstance(program, this.loaded, this);
+    this.functions ??= new Set(WebAssembly.Module.exports(this.loaded.module as WebAssembly.Module).filter((e) => e.kind === 'function').map((e) => e.name));
+    return new WasmInstance(program, this.functions, this);
   }
 
   /** Ends every run and instance (they reject with RuntimeClosedError) and every worker. */
@@ -454,9 +457,10 @@ export class Runtime {
 
   /**
    * A memory for the next run: one an ended run left (cleared by the next run's main thread before
-   * anything else touches it), or a new one. Reusing them matters: V8 keeps a
-   * shared memory's ~10 GB address-space reservation while any isolate that saw it lives, so a
-   * new memory per run would grow the process by that much each run.
+   * anything else touches it), or a new one. Reusing them matters: with a new memory per run, the
+   * process's address space grew by a memory's whole reservation (~10 GB) every run and was never
+   * given back while the runtime's workers lived, though no JS heap held the memory any more
+   * (measured; the native holder was not found).
    */
   private memoryForRun(): { memory: WasmMemory | undefined; reused: boolean } {
     const spare = this.spareMemories.pop();
@@ -481,16 +485,15 @@ export class Runtime {
 export class WasmInstance {
   /** The instance's shared memory, for passing bytes in and out of calls. */
   readonly memory: WasmMemory | undefined;
-  private readonly functions: Set<string>;
 
   /** @internal Use runtime.instantiate(). */
   constructor(
     private readonly program: Program,
-    loaded: LoadedProgram,
+    /** The module's exported functions (the runtime's one set). */
+    private readonly functions: ReadonlySet<string>,
     private readonly runtime: Runtime,
   ) {
     this.memory = program.memory;
-    this.functions = new Set(WebAssembly.Module.exports(loaded.module as WebAssembly.Module).filter((e) => e.kind === 'function').map((e) => e.name));
   }
 
   /** Calls the export `name` on the instance's main thread; resolves with what it returns. A trap ends the instance. */

@@ -98,8 +98,7 @@ export async function initWasiWorker(configFunc?: WorkerConfigFunction): Promise
 /**
  * A runtime's worker: runs one program after another, each given by a `boot` in its inbox. Between
  * programs it holds nothing of the last one, and it waits for the next in its event loop, not
- * blocked: V8 finishes freeing a collected memory (and its ~10 GB of address space) in tasks that
- * only run there.
+ * blocked, so that the tasks V8 and Node post to this thread (finalizers among them) get to run.
  */
 async function serveRuntime({ inbox, outbox, doorbell }: RuntimeWorkerData): Promise<void> {
   const bell = new Int32Array(doorbell);
