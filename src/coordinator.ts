@@ -19,7 +19,7 @@ import type { WasmMemory } from './wasm-types.js';
 import type { ResolvedConfig } from './options.js';
 import type { BootData, ErrorInfo, InboxMessage, RunConfig, ThreadRole, WorkerMessage } from './protocol.js';
 import { answerReply, type ReplyCell } from './reply-cell.js';
-import { Header, SharedControl, SlotState } from './ring.js';
+import { Header, SharedControl, SlotState } from './control.js';
 import { EAGAIN } from './spawn.js';
 import {
   closeProgramWasi,
@@ -45,6 +45,10 @@ export interface ProgramStats {
   liveThreads: number;
   /** Every worker started for this program, the main thread's included. */
   workersCreated: number;
+  /** Warm spawns whose worker was still spinning (not parked): they needed no `Atomics.notify`. */
+  spinHits: number;
+  /** CPU time idle workers spent spinning for their next thread, in milliseconds (all workers together). */
+  spinMs: number;
 }
 
 /**
@@ -59,8 +63,14 @@ const RETURN_GRACE_MS = 20;
 /** How long `call` polls for a short call's answer before it leaves it to the event loop. */
 const CALL_SPIN_MS = 0.1;
 
-/** How long a cold spawn that finds every slot held waits for a retiring worker to free one. */
+/** How long a cold spawn that finds every slot held waits for a trimmed worker to free one. */
 const COLD_SLOT_WAIT_MS = 50;
+
+/**
+ * Returning workers always park, so a spawn+join loop never retires a worker only to start another
+ * (hysteresis). Idle workers beyond poolSize are trimmed when no spawn came for this long.
+ */
+const TRIM_IDLE_MS = 1000;
 
 interface WaitingColdSpawn {
   tid: number;
@@ -131,6 +141,9 @@ export class Program {
   private workersCreated = 0;
   private initialPoolPending: number;
   private refillTimer: NodeJS.Timeout | undefined;
+  private trimTimer: NodeJS.Timeout | undefined;
+  /** Spawns counted at the last trim look: a surplus is trimmed only if none came since. */
+  private spawnsAtTrim = -1;
   private waitingColdSpawns: WaitingColdSpawn[] = [];
   private mainExitCode: number | undefined;
   private outcome: Outcome | undefined;
@@ -174,7 +187,7 @@ export class Program {
     // for workers whose thread has returned and who are on their way back or out (a retiring
     // worker holds its slot until its message is handled here).
     const slotCount = 2 * config.maxThreads + config.poolSize;
-    this.control = SharedControl.create(slotCount, config.maxThreads);
+    this.control = SharedControl.create(slotCount, config.maxThreads, { initialPool: config.poolSize });
     this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
     this.initialPoolPending = config.poolSize;
     this.exited = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
@@ -192,6 +205,8 @@ export class Program {
     this.fillPool(true);
     if (this.config.poolSize === 0) this.markPoolReady();
     this.watchEvents();
+    this.trimTimer = setInterval(() => this.trimIdle(), TRIM_IDLE_MS);
+    this.trimTimer.unref();
   }
 
   /** The program's shared memory (absent for a module that has none to share). */
@@ -282,6 +297,8 @@ export class Program {
       peakLiveThreads: control.load(Header.PeakLiveThreads),
       liveThreads: control.load(Header.LiveThreads),
       workersCreated: this.workersCreated,
+      spinHits: control.load(Header.SpinHits),
+      spinMs: control.load(Header.SpinMicros) / 1000,
     };
   }
 
@@ -297,13 +314,23 @@ export class Program {
 
   /** Starts pool workers until the pool's places are all taken (returning workers take them too). */
   private fillPool(initialPool: boolean): void {
+    let started = 0;
     while (!this.outcome && this.freeSlots.length > 0 && this.control.incrementBelow(Header.PoolReserved, this.config.poolSize) > 0) {
       const slot = this.freeSlots.pop()!;
-      if (this.startWorker('thread', slot, undefined, initialPool)) continue;
+      if (this.startWorker('thread', slot, undefined, initialPool)) {
+        started++;
+        continue;
+      }
       // The runtime is at its cap on workers: the pool stays short.
       this.freeSlots.push(slot);
       this.control.add(Header.PoolReserved, -1);
-      if (initialPool) this.initialPoolPending = 0;
+      if (initialPool) {
+        // Spawns must not wait for pool workers that will never come.
+        const missing = this.config.poolSize - started;
+        this.control.initialPoolShort(missing);
+        this.initialPoolPending -= missing;
+        if (this.initialPoolPending === 0) this.markPoolReady();
+      }
       break;
     }
   }
@@ -328,6 +355,7 @@ export class Program {
       awaitGo: this.prepared && role === 'main',
       clearMemory: this.clearMemory && role === 'main',
       initMethod: config.initMethod,
+      initialPool,
       poolSize: config.poolSize,
       maxThreads: config.maxThreads,
     };
@@ -447,7 +475,7 @@ export class Program {
         }
         break;
       case 'retire':
-        // The worker has left the ring and never touches its slot again: the slot is free now.
+        // poolSize 0: the worker has left the program and never touches its slot again.
         info.leaving = true;
         this.workers.delete(handle);
         void handle.end(true);
@@ -473,7 +501,7 @@ export class Program {
   private coldSpawn(tid: number, startArg: number, reply: ReplyCell): void {
     const slot = this.freeSlots.pop();
     if (slot !== undefined) {
-      this.control.assign(slot, tid, startArg);
+      this.control.assignToNewWorker(slot, tid, startArg);
       if (!this.startWorker('thread', slot, reply)) {
         // The runtime is at its cap on workers.
         this.freeSlots.push(slot);
@@ -498,8 +526,8 @@ export class Program {
     answerReply(waiting.reply, -EAGAIN);
   }
 
+  /** The initial pool is up (the program did not wait for it): refills may start from now on. */
   private markPoolReady(): void {
-    this.control.markPoolReady();
     this.checkEvents();
     this.checkReady();
   }
@@ -551,6 +579,34 @@ export class Program {
     }, REFILL_DELAY_MS);
   }
 
+  /**
+   * Every TRIM_IDLE_MS: if no spawn came since the last look, idle workers beyond poolSize leave
+   * (the most recently parked first; all are idle alike). A popped slot is this method's alone, so
+   * its recall cannot fail; its worker leaves the program and goes back to its host.
+   */
+  private trimIdle(): void {
+    if (this.outcome) return;
+    const spawns = this.control.load(Header.WarmSpawns) + this.control.load(Header.ColdSpawns);
+    const quiet = spawns === this.spawnsAtTrim;
+    this.spawnsAtTrim = spawns;
+    if (!quiet) return;
+    while (this.control.load(Header.PoolReserved) > this.config.poolSize) {
+      const slot = this.control.claimIdleSlot();
+      if (slot < 0) break;
+      this.control.recall(slot);
+      this.control.add(Header.PoolReserved, -1);
+      const entry = [...this.workers].find(([, info]) => info.role === 'thread' && info.slot === slot);
+      if (entry) {
+        const [handle, info] = entry;
+        info.leaving = true;
+        this.workers.delete(handle);
+        void handle.end(true);
+      }
+      this.freeSlots.push(slot);
+      this.serveWaitingColdSpawn();
+    }
+  }
+
   private async finish(outcome: Outcome): Promise<void> {
     if (this.outcome) {
       await this.exited.catch(() => undefined);
@@ -562,6 +618,7 @@ export class Program {
     // keeps this program (its memory reserves gigabytes of address space) reachable for good.
     this.control.signalCoordinator();
     clearTimeout(this.refillTimer);
+    clearInterval(this.trimTimer);
     for (const waiting of this.waitingColdSpawns) clearTimeout(waiting.timer);
     this.waitingColdSpawns = [];
     const handles = [...this.workers.keys()];

@@ -46,6 +46,8 @@ export interface BootData {
   /** The main thread zeroes the memory (an earlier run's) before it is instantiated; no other thread touches it before. */
   clearMemory: boolean;
   initMethod: string;
+  /** One of the pool workers started with the program: it counts itself in (see `Header.PoolStarting`). */
+  initialPool: boolean;
   poolSize: number;
   maxThreads: number;
 }
@@ -75,8 +77,8 @@ export type WorkerMessage =
   | { type: 'trap'; tid: number; error: ErrorInfo }
   | { type: 'main-done'; code: number; destroyWhenEnd: boolean }
   /** The pool was full when this worker's thread returned: the coordinator ends it and frees the slot. */
-  | { type: 'retire'; slot: number }
   /** The worker could not set up (bad config function, link error, missing entry). */
+  | { type: 'retire'; slot: number }
   | { type: 'fatal'; error: ErrorInfo }
   | StdinRequest
   | FdRequest

@@ -3,13 +3,23 @@
  * threads), so the warm path touches only the shared control block: no postMessage, no promise.
  */
 import { awaitReply, createReplyCell, type ReplyCell } from './reply-cell.js';
-import { Header, ProgramState, type SharedControl } from './ring.js';
+import { Header, ProgramState, type SharedControl } from './control.js';
 
 /** wasi-libc turns any negative result into EAGAIN; this is its errno value. */
 export const EAGAIN = 6;
 
-/** How long a spawn waits for a returning thread's worker before it starts a new one. */
+/**
+ * With other threads alive, how long a spawn that finds no idle worker waits for one of them to
+ * come back before it starts a new worker: a thread the spawner has just joined woke it from its
+ * wasm and is about to return (a cold start costs ~1000x more).
+ */
 const RETURN_GRACE_MS = 2;
+/**
+ * The longest a spawn waits while a worker is sure to come: a thread out of `wasi_thread_start`
+ * on its way back, or an initial pool worker still starting (the program does not wait for its
+ * pool; its first spawns wait for the first pool worker instead of starting yet another).
+ */
+const COMING_WAIT_MS = 5000;
 /**
  * How long a spawn at the maxThreads limit waits for a live thread to be counted out. A thread the
  * caller has just joined has woken the joiner from inside its wasm and is counted until its worker
@@ -33,8 +43,12 @@ export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn):
     control.raiseTo(Header.PeakLiveThreads, live);
     const tid = control.nextTid();
     let slot = control.claimIdleSlot();
-    // Other live threads may be about to hand their workers back.
-    if (slot < 0 && live > 1) slot = control.claimIdleSlotWithin(RETURN_GRACE_MS);
+    if (slot < 0) {
+      slot = control.claimIdleSlotWithin(
+        COMING_WAIT_MS,
+        (elapsedMs) => control.load(Header.Returning) > 0 || control.load(Header.PoolStarting) > 0 || (live > 1 && elapsedMs < RETURN_GRACE_MS),
+      );
+    }
     if (slot >= 0) {
       if (!control.assign(slot, tid, startArg)) {
         // Recalled: the program is ending.

@@ -8,7 +8,7 @@ import { ModuleRequirementError, WasiThreadsError } from './errors.js';
 import { BOOT_KEY, RUNTIME_KEY, errorInfo, type BootData, type InboxMessage, type RuntimeWorkerData, type ThreadRole, type WorkerMessage } from './protocol.js';
 import { clearMemory } from './memory-clear.js';
 import { answerReply } from './reply-cell.js';
-import { Header, SharedControl, layoutFor } from './ring.js';
+import { Header, SharedControl, SpinPolicy, layoutFor } from './control.js';
 import { coldSpawnVia, createThreadSpawn } from './spawn.js';
 import { ProcExit, bindMemory, createSharedWasi, createWasi, wasiImports, type WasiLike } from './wasi-glue.js';
 import type { SharedWasi } from './wasi/preview1.js';
@@ -226,8 +226,8 @@ function runMainThread(boot: BootData, control: SharedControl, instance: WebAsse
     }
     link.post({ type: 'ready' });
   }
-  // The program starts once the warm pool is parked, so its first spawns are warm.
-  if (!control.awaitPoolReady()) return leave(link);
+  // The program starts now, while the pool may still be starting: a spawn that finds no idle
+  // worker waits for the first pool worker to come up (see spawn.ts).
   if (reactor) return serveCalls(boot, exports, link);
   let code = 0;
   try {
@@ -267,14 +267,13 @@ function serveCalls(boot: BootData, exports: Record<string, unknown>, link: Work
 
 function runPooledThreads(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, current: { current: number }, link: WorkerLink): void {
   const threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
-  if (boot.coldReply) {
-    answerReply(boot.coldReply, control.assignedTid(boot.slot));
-  } else {
-    control.releaseSlot(boot.slot);
-  }
+  if (boot.coldReply) answerReply(boot.coldReply, control.assignedTid(boot.slot));
+  else if (boot.initialPool) control.initialWorkerReady(boot.slot);
+  else control.releaseSlot(boot.slot);
   link.post({ type: 'ready' });
+  const spin = new SpinPolicy();
   for (;;) {
-    if (!control.awaitAssignment(boot.slot)) return leave(link);
+    if (!control.awaitAssignment(boot.slot, spin)) return leave(link);
     const tid = control.assignedTid(boot.slot);
     current.current = tid;
     try {
@@ -282,17 +281,27 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
     } catch (error) {
       return reportAbnormalEnd(link, tid, error);
     }
+    // Back on the stack, whatever the pool's size: the coordinator trims a surplus that stays idle
+    // (see Program.trimIdle), so a spawn+join loop never retires a worker only to start another.
+    control.threadReturning();
     control.markIdle(boot.slot);
-    const parks = control.incrementBelow(Header.PoolReserved, boot.poolSize) > 0;
-    if (parks) {
-      control.releaseSlot(boot.slot);
-      control.add(Header.Returns, 1);
-    }
-    // Counted down only after the slot is back, so a spawn that passed the limit finds a worker.
-    if (control.decrementAndNotify(Header.LiveThreads) === 1 && control.load(Header.LastThreadWatch) === 1) control.signalCoordinator();
-    if (!parks) {
+    if (boot.poolSize === 0) {
+      // No pool at all: every thread gets a worker of its own (poolSize 0 is how to measure cold spawns).
+      control.threadReturned();
+      countOut(control);
       link.post({ type: 'retire', slot: boot.slot });
       return leave(link);
     }
+    control.add(Header.PoolReserved, 1);
+    control.releaseSlot(boot.slot);
+    control.add(Header.Returns, 1);
+    control.threadReturned();
+    // Counted down only after the slot is back, so a spawn that passed the limit finds a worker.
+    countOut(control);
   }
+}
+
+/** A thread is gone: counts it out of the live threads, and tells the coordinator if it waits for the last one. */
+function countOut(control: SharedControl): void {
+  if (control.decrementAndNotify(Header.LiveThreads) === 1 && control.load(Header.LastThreadWatch) === 1) control.signalCoordinator();
 }

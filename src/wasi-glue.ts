@@ -1,6 +1,6 @@
 /** Builds the WASI half of a thread's import object. Runs inside workers only. */
 import type { BootData, RunConfig } from './protocol.js';
-import { SharedControl, layoutFor } from './ring.js';
+import { SharedControl, layoutFor } from './control.js';
 import { SharedWasi } from './wasi/preview1.js';
 import { fdOwnerVia, type FdRequest } from './wasi/fd-owner.js';
 import { stdinClientVia, type StdinRequest } from './wasi/stdin-client.js';

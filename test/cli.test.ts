@@ -151,7 +151,7 @@ describe('compatibility with wasmtime run', () => {
 
   it('prints --stats as pure JSON, or as text with --stats=text', async () => {
     const json = await run(['run', '--stats', fixture('counter'), '2', '10']);
-    expect(Object.keys(JSON.parse(json.stderr))).toEqual(['warmSpawns', 'coldSpawns', 'failedSpawns', 'peakLiveThreads', 'liveThreads', 'workersCreated']);
+    expect(Object.keys(JSON.parse(json.stderr))).toEqual(['warmSpawns', 'coldSpawns', 'failedSpawns', 'peakLiveThreads', 'liveThreads', 'workersCreated', 'spinHits', 'spinMs']);
     const text = await run(['run', '--stats=text', fixture('counter'), '2', '10']);
     expect(text.stderr).toMatch(/^wasi-threads-wrapper: 2 warm spawns, 0 cold, 0 failed; at most \d+ threads alive; \d+ workers started\n$/);
   });

@@ -1,0 +1,195 @@
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { HEADER_WORDS, Header, MAX_SLOTS, MAX_TID, SharedControl, SlotState, SpinPolicy, controlBufferBytes, layoutFor } from '../src/control.js';
+
+describe('SharedControl idle stack', () => {
+  it('declares the header words in order, each index once, filling the header', () => {
+    expect(Object.values(Header)).toEqual(Array.from({ length: HEADER_WORDS }, (_, i) => i));
+  });
+
+  it('sizes the buffer as the header plus four words a slot, and refuses more slots than the stack can name', () => {
+    expect(controlBufferBytes(layoutFor(5))).toBe((HEADER_WORDS + 5 * 4) * 4);
+    expect(() => layoutFor(MAX_SLOTS + 1)).toThrow(RangeError);
+  });
+
+  it('is empty at first and hands slots back last in, first out', () => {
+    const control = SharedControl.create(4);
+    expect(control.claimIdleSlot()).toBe(-1);
+    for (const slot of [2, 0, 3]) control.releaseSlot(slot);
+    expect([control.claimIdleSlot(), control.claimIdleSlot(), control.claimIdleSlot(), control.claimIdleSlot()]).toEqual([3, 0, 2, -1]);
+  });
+
+  it('keeps working across many wrap-arounds of its tag', () => {
+    const control = SharedControl.create(3);
+    // Four operations a round: the 18-bit tag wraps about four times.
+    let wrong = 0;
+    for (let round = 0; round < 300_000; round++) {
+      control.releaseSlot(round % 3);
+      control.releaseSlot((round + 1) % 3);
+      if (control.claimIdleSlot() !== (round + 1) % 3) wrong++;
+      if (control.claimIdleSlot() !== round % 3) wrong++;
+    }
+    expect(wrong).toBe(0);
+    expect(control.claimIdleSlot()).toBe(-1);
+  });
+
+  it('gives the slot of the worker that returned last to the next spawn, at every pool size', () => {
+    for (const size of [1, 4, 16, 64]) {
+      const control = SharedControl.create(size);
+      for (let slot = 0; slot < size; slot++) control.releaseSlot(slot);
+      // A spawn+join loop: the same worker every time.
+      for (let i = 0; i < 10; i++) {
+        const slot = control.claimIdleSlot();
+        expect(slot).toBe(size - 1);
+        control.releaseSlot(slot);
+      }
+    }
+  });
+
+  it('waits a grace period for a release, and no longer', async () => {
+    const control = SharedControl.create(2);
+    const started = performance.now();
+    expect(control.claimIdleSlotWithin(20)).toBe(-1);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(19);
+    control.releaseSlot(1);
+    expect(control.claimIdleSlotWithin(20)).toBe(1);
+  });
+
+  it('assigns a thread to a slot and lets its worker take it', () => {
+    const control = SharedControl.create(2);
+    expect(control.assign(1, 7, 0x1234)).toBe(true);
+    expect(control.assignedTid(1)).toBe(7);
+    // Idle, not parked: no notify was needed.
+    expect(control.load(Header.SpinHits)).toBe(1);
+    expect(control.awaitAssignment(1)).toBe(true);
+    expect([control.assignedTid(1), control.assignedStartArg(1)]).toEqual([7, 0x1234]);
+    expect(control.load(control.slotState(1))).toBe(SlotState.Running);
+    control.markIdle(1);
+    expect(control.load(control.slotState(1))).toBe(SlotState.Idle);
+  });
+
+  it('counts up to a limit and never past it', () => {
+    const control = SharedControl.create(1);
+    expect([1, 2, 3, 4].map(() => control.incrementBelow(Header.LiveThreads, 3))).toEqual([1, 2, 3, 0]);
+    expect(control.load(Header.LiveThreads)).toBe(3);
+    control.raiseTo(Header.PeakLiveThreads, 5);
+    control.raiseTo(Header.PeakLiveThreads, 2);
+    expect(control.load(Header.PeakLiveThreads)).toBe(5);
+  });
+
+  it('hands out tids from 1 and wraps after 0x1FFFFFFF', () => {
+    const control = SharedControl.create(1);
+    expect(control.nextTid()).toBe(1);
+    control.words[Header.LastTid] = MAX_TID - 1;
+    expect([control.nextTid(), control.nextTid()]).toEqual([MAX_TID, 1]);
+  });
+
+  it('never loses a slot nor hands one out twice under concurrent claims and releases', async () => {
+    const slots = 8;
+    const control = SharedControl.create(slots);
+    for (let slot = 0; slot < slots; slot++) control.releaseSlot(slot);
+    // owners[s] is 1 while some worker holds slot s: a second claim of a held slot is a failure.
+    const owners = new Int32Array(new SharedArrayBuffer(slots * 4));
+    const workerSource = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.ringModule).then(({ SharedControl, layoutFor }) => {
+        const control = new SharedControl(workerData.buffer, layoutFor(workerData.slots));
+        const owners = workerData.owners;
+        let claims = 0, doubleClaims = 0;
+        for (let i = 0; i < workerData.rounds; i++) {
+          const slot = control.claimIdleSlot();
+          if (slot < 0) continue;
+          claims++;
+          if (Atomics.compareExchange(owners, slot, 0, 1) !== 0) doubleClaims++;
+          Atomics.store(owners, slot, 0);
+          control.releaseSlot(slot);
+        }
+        parentPort.postMessage({ claims, doubleClaims });
+      });`;
+    const ringModule = new URL('../dist/control.js', import.meta.url).href;
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => {
+        const worker = new Worker(workerSource, {
+          eval: true,
+          workerData: { ringModule, buffer: control.buffer, slots, owners, rounds: 50_000 },
+        });
+        return new Promise<{ claims: number; doubleClaims: number }>((resolve, reject) => {
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        });
+      }),
+    );
+    expect(results.reduce((sum, r) => sum + r.doubleClaims, 0)).toBe(0);
+    // Four holders of at most one slot each never empty a stack of eight.
+    expect(results.reduce((sum, r) => sum + r.claims, 0)).toBe(200_000);
+    const remaining = new Set<number>();
+    for (let slot = control.claimIdleSlot(); slot >= 0; slot = control.claimIdleSlot()) remaining.add(slot);
+    expect([...remaining].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('runs every assignment exactly once while workers spin, park and are woken, under concurrent spawners', async () => {
+    const slots = 4;
+    const perSpawner = 20_000;
+    const control = SharedControl.create(slots, slots, { cores: 2 });
+    // ran[s]: assignments slot s's worker ran; done: 1 once the spawners finished.
+    const ran = new Int32Array(new SharedArrayBuffer((slots + 1) * 4));
+    const workerSource = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.controlModule).then(({ SharedControl, SpinPolicy, layoutFor }) => {
+        const control = new SharedControl(workerData.buffer, layoutFor(workerData.slots));
+        const { ran, role, slot } = workerData;
+        if (role === 'worker') {
+          const spin = new SpinPolicy();
+          control.releaseSlot(slot);
+          while (control.awaitAssignment(slot, spin)) {
+            Atomics.add(ran, slot, 1);
+            control.markIdle(slot);
+            control.releaseSlot(slot);
+          }
+          parentPort.postMessage('left');
+        } else {
+          let assigned = 0;
+          while (assigned < workerData.spawns) {
+            const claimed = control.claimIdleSlotWithin(1000);
+            if (claimed >= 0 && control.assign(claimed, 1, assigned)) assigned++;
+          }
+          parentPort.postMessage(assigned);
+        }
+      });`;
+    const controlModule = new URL('../dist/control.js', import.meta.url).href;
+    const start = (workerData: object) => {
+      const worker = new Worker(workerSource, { eval: true, workerData: { controlModule, buffer: control.buffer, slots, ran, ...workerData } });
+      return new Promise<unknown>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+    };
+    const workers = Array.from({ length: slots }, (_, slot) => start({ role: 'worker', slot }));
+    const assigned = await Promise.all([start({ role: 'spawner', spawns: perSpawner }), start({ role: 'spawner', spawns: perSpawner })]);
+    expect(assigned).toEqual([perSpawner, perSpawner]);
+    // Every worker is idle again once its last thread ran: recall them all (spinning or parked).
+    const total = () => Array.from({ length: slots }, (_, s) => Atomics.load(ran, s)).reduce((a, b) => a + b, 0);
+    const deadline = Date.now() + 10_000;
+    while (total() < 2 * perSpawner && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(total()).toBe(2 * perSpawner);
+    control.markEnding();
+    for (let recalled = 0; recalled < slots; ) {
+      const slot = control.claimIdleSlot();
+      if (slot >= 0 && control.recall(slot)) recalled++;
+      else await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(await Promise.all(workers)).toEqual(Array(slots).fill('left'));
+    // Some spawns found their worker spinning and some parked: both paths ran.
+    expect(control.load(Header.SpinHits)).toBeGreaterThan(0);
+    expect(control.load(Header.SpinHits)).toBeLessThanOrEqual(2 * perSpawner);
+  }, 60_000);
+
+  it('spins long after a quick hand-over and backs off to nothing after slow ones', () => {
+    const spin = new SpinPolicy();
+    expect(spin.boundUs).toBe(20);
+    for (let i = 0; i < 6; i++) spin.learn(5000);
+    expect(spin.boundUs).toBe(0);
+    spin.learn(3);
+    expect(spin.boundUs).toBe(20);
+  });
+});
