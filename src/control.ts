@@ -36,7 +36,7 @@ export const Header = {
   WarmSpawns: 6,
   ColdSpawns: 7,
   FailedSpawns: 8,
-  /** Workers of the initial pool not yet on the stack: a spawn that finds none idle waits for one of them. */
+  /** Pool workers started and not yet on the stack: a spawn that finds none idle waits for one of them. */
   PoolStarting: 9,
   /** The idle stack's top: `(tag << SLOT_BITS) | (slot + 1)`, 0 in the low bits when empty. */
   IdleTop: 10,
@@ -73,8 +73,10 @@ export const Header = {
   SpinMicros: 21,
   /** Warm spawns that found their worker not yet parked: no `Atomics.notify` was needed. */
   SpinHits: 22,
+  /** Pool workers that spawns asked for (see `requestWorker`) and the coordinator has not started yet. */
+  WorkerRequests: 23,
 } as const;
-export const HEADER_WORDS = 23;
+export const HEADER_WORDS = 24;
 
 /** Each slot is `[state, tid, startArg, next]`; `next` is the slot below it on the idle stack, plus one (0: none). */
 const SLOT_WORDS = 4;
@@ -116,18 +118,19 @@ export function controlBufferBytes({ slotCount }: ControlLayout): number {
 }
 
 /**
- * A worker's spin bound between threads, in microseconds. It starts at MAX_SPIN_US. After a wait,
- * if the next thread came within MAX_SPIN_US of the worker going idle, spinning would have caught
- * it (or did): the bound goes back to the maximum. Otherwise the spin was wasted: it halves, down
- * to 0 (below 1 µs), so a worker whose threads come rarely stops spinning after a few misses, and a
- * single quick hand-over brings the spin back.
+ * A worker's spin bound between threads, in microseconds. A new worker does not spin (nothing it
+ * did says a thread is coming). After each wait, if the next thread came within 2 * MAX_SPIN_US of
+ * the worker going idle, a spin would have caught it (or did, or nearly: a wake-up from
+ * `Atomics.wait` alone takes 2-30 µs): the bound goes to MAX_SPIN_US. Otherwise the spin was
+ * wasted: it halves, down to 0 (below 1 µs), so a worker whose threads come rarely stops spinning
+ * after a few misses, and one quick hand-over brings the spin back.
  */
 export class SpinPolicy {
-  boundUs = MAX_SPIN_US;
+  boundUs = 0;
 
-  /** `idleUs`: from going idle to the next assignment (or to the recall). */
+  /** `idleUs`: from going idle to the next assignment. */
   learn(idleUs: number): void {
-    this.boundUs = idleUs <= MAX_SPIN_US ? MAX_SPIN_US : this.boundUs >= 2 ? this.boundUs / 2 : 0;
+    this.boundUs = idleUs <= 2 * MAX_SPIN_US ? MAX_SPIN_US : this.boundUs >= 2 ? this.boundUs / 2 : 0;
   }
 }
 
@@ -142,15 +145,11 @@ export class SharedControl {
     this.words = new Int32Array(buffer);
   }
 
-  /**
-   * Allocates and initialises a control block; only the coordinator calls this. `initialPool`
-   * workers are about to start (see `Header.PoolStarting`).
-   */
-  static create(slotCount: number, maxThreads = slotCount, { cores = availableParallelism(), initialPool = 0 } = {}): SharedControl {
+  /** Allocates and initialises a control block; only the coordinator calls this. */
+  static create(slotCount: number, maxThreads = slotCount, { cores = availableParallelism() } = {}): SharedControl {
     const control = new SharedControl(new SharedArrayBuffer(controlBufferBytes(layoutFor(slotCount))), layoutFor(slotCount));
     control.words[Header.MaxThreads] = maxThreads;
     control.words[Header.Cores] = cores;
-    control.words[Header.PoolStarting] = initialPool;
     return control;
   }
 
@@ -255,13 +254,31 @@ export class SharedControl {
     return true;
   }
 
-  /**
-   * Coordinator: `count` workers of the initial pool will never come (the runtime is at its cap on
-   * workers, or the program ends): spawns stop waiting for them.
-   */
-  initialPoolShort(count: number): void {
-    if (count > 0) Atomics.sub(this.words, Header.PoolStarting, count);
+  /** Coordinator: a pool worker is starting (or was asked for); spawns that find no idle worker wait for it. */
+  poolWorkerStarting(): void {
+    Atomics.add(this.words, Header.PoolStarting, 1);
+  }
+
+  /** Coordinator: a pool worker that was counted as starting will not come (the runtime is at its cap on workers). */
+  poolWorkerFailed(): void {
+    Atomics.sub(this.words, Header.PoolStarting, 1);
     Atomics.notify(this.words, Header.IdleTop);
+  }
+
+  /**
+   * A spawn that found no idle worker and none coming: asks the coordinator for one more pool
+   * worker (counted as starting at once) and wakes it. The spawn then waits for whichever worker
+   * comes first: that one, or a thread's that returns meanwhile.
+   */
+  requestWorker(): void {
+    Atomics.add(this.words, Header.PoolStarting, 1);
+    Atomics.add(this.words, Header.WorkerRequests, 1);
+    this.signalCoordinator();
+  }
+
+  /** Coordinator: takes the pending worker requests. */
+  takeWorkerRequests(): number {
+    return Atomics.exchange(this.words, Header.WorkerRequests, 0);
   }
 
   /** Coordinator: settles when `Header.Events` moves on from `seen` (see `signalCoordinator`). */
@@ -353,8 +370,8 @@ export class SharedControl {
     if (Atomics.load(words, Header.IdleWaiters) > 0) Atomics.notify(words, Header.IdleTop);
   }
 
-  /** A worker of the initial pool: its slot is on the stack; a spawn waiting for the pool may go on. */
-  initialWorkerReady(slot: number): void {
+  /** A pool worker that has just started: its slot is on the stack; a spawn waiting for it may go on. */
+  poolWorkerReady(slot: number): void {
     this.releaseSlot(slot);
     Atomics.sub(this.words, Header.PoolStarting, 1);
     Atomics.notify(this.words, Header.IdleTop);

@@ -187,7 +187,7 @@ export class Program {
     // for workers whose thread has returned and who are on their way back or out (a retiring
     // worker holds its slot until its message is handled here).
     const slotCount = 2 * config.maxThreads + config.poolSize;
-    this.control = SharedControl.create(slotCount, config.maxThreads, { initialPool: config.poolSize });
+    this.control = SharedControl.create(slotCount, config.maxThreads);
     this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
     this.initialPoolPending = config.poolSize;
     this.exited = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
@@ -316,23 +316,41 @@ export class Program {
   private fillPool(initialPool: boolean): void {
     let started = 0;
     while (!this.outcome && this.freeSlots.length > 0 && this.control.incrementBelow(Header.PoolReserved, this.config.poolSize) > 0) {
-      const slot = this.freeSlots.pop()!;
-      if (this.startWorker('thread', slot, undefined, initialPool)) {
+      this.control.poolWorkerStarting();
+      if (this.startPoolWorker(initialPool)) {
         started++;
         continue;
       }
       // The runtime is at its cap on workers: the pool stays short.
-      this.freeSlots.push(slot);
       this.control.add(Header.PoolReserved, -1);
       if (initialPool) {
-        // Spawns must not wait for pool workers that will never come.
-        const missing = this.config.poolSize - started;
-        this.control.initialPoolShort(missing);
-        this.initialPoolPending -= missing;
+        this.initialPoolPending -= this.config.poolSize - started;
         if (this.initialPoolPending === 0) this.markPoolReady();
       }
       break;
     }
+  }
+
+  /**
+   * Starts the pool workers that spawns asked for (`SharedControl.requestWorker`, which counted
+   * them as starting). They join the pool beyond poolSize; a surplus that stays idle is trimmed.
+   */
+  private serveWorkerRequests(): void {
+    for (let n = this.control.takeWorkerRequests(); n > 0; n--) {
+      this.control.add(Header.PoolReserved, 1);
+      if (!this.startPoolWorker(false)) this.control.add(Header.PoolReserved, -1);
+    }
+  }
+
+  /** Starts a pool worker on a free slot (counted as starting by the caller); false, and uncounted, if it could not. */
+  private startPoolWorker(initialPool: boolean): boolean {
+    const slot = this.outcome ? undefined : this.freeSlots.pop();
+    if (slot !== undefined) {
+      if (this.startWorker('thread', slot, undefined, initialPool)) return true;
+      this.freeSlots.push(slot);
+    }
+    this.control.poolWorkerFailed();
+    return false;
   }
 
   private startWorker(role: ThreadRole, slot: number, coldReply?: ReplyCell, initialPool = false): boolean {
@@ -355,7 +373,6 @@ export class Program {
       awaitGo: this.prepared && role === 'main',
       clearMemory: this.clearMemory && role === 'main',
       initMethod: config.initMethod,
-      initialPool,
       poolSize: config.poolSize,
       maxThreads: config.maxThreads,
     };
@@ -544,6 +561,7 @@ export class Program {
 
   private checkEvents(): void {
     if (this.outcome) return;
+    this.serveWorkerRequests();
     if (this.mainExitCode !== undefined && this.control.load(Header.LiveThreads) === 0) {
       void this.finish({ code: this.mainExitCode });
       return;

@@ -46,8 +46,6 @@ export interface BootData {
   /** The main thread zeroes the memory (an earlier run's) before it is instantiated; no other thread touches it before. */
   clearMemory: boolean;
   initMethod: string;
-  /** One of the pool workers started with the program: it counts itself in (see `Header.PoolStarting`). */
-  initialPool: boolean;
   poolSize: number;
   maxThreads: number;
 }

@@ -30,7 +30,8 @@ const LIMIT_GRACE_MS = 20;
 /** Asks the coordinator for a new worker and blocks until it runs `tid` (or returns a negative errno). */
 export type ColdSpawn = (tid: number, startArg: number) => number;
 
-export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn): (startArg: number) => number {
+/** `pooled`: false for poolSize 0, where every spawn starts a worker of its own (the cold way) at once. */
+export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn, pooled = true): (startArg: number) => number {
   return function threadSpawn(startArg: number): number {
     // At the limit: a thread the caller just joined has returned from its wasm but is counted until
     // its worker is back, a moment later. Wait for that (briefly) rather than refuse the spawn.
@@ -43,12 +44,7 @@ export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn):
     control.raiseTo(Header.PeakLiveThreads, live);
     const tid = control.nextTid();
     let slot = control.claimIdleSlot();
-    if (slot < 0) {
-      slot = control.claimIdleSlotWithin(
-        COMING_WAIT_MS,
-        (elapsedMs) => control.load(Header.Returning) > 0 || control.load(Header.PoolStarting) > 0 || (live > 1 && elapsedMs < RETURN_GRACE_MS),
-      );
-    }
+    if (slot < 0 && pooled) slot = awaitIdleSlot(control, live);
     if (slot >= 0) {
       if (!control.assign(slot, tid, startArg)) {
         // Recalled: the program is ending.
@@ -70,6 +66,22 @@ export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn):
     }
     return result;
   };
+}
+
+/**
+ * No worker is idle. Waits while one is sure to come (a thread on its way back, a pool worker
+ * starting) or, with other threads alive, may come (RETURN_GRACE_MS). If none did, asks the
+ * coordinator for one more pool worker, once, and waits for whichever comes first: that one or a
+ * returning thread's. Returns -1 only if nothing came within COMING_WAIT_MS (or the program is
+ * ending, or the runtime could not start a worker): the spawn then goes the cold way.
+ */
+function awaitIdleSlot(control: SharedControl, live: number): number {
+  const coming = () => control.load(Header.Returning) > 0 || control.load(Header.PoolStarting) > 0;
+  let slot = control.claimIdleSlotWithin(COMING_WAIT_MS, (elapsedMs) => coming() || (live > 1 && elapsedMs < RETURN_GRACE_MS));
+  if (slot >= 0 || !control.running()) return slot;
+  control.requestWorker();
+  slot = control.claimIdleSlotWithin(COMING_WAIT_MS, coming);
+  return slot;
 }
 
 /** The cold path as seen from a worker: one message to the coordinator, then a blocking wait on a private word. */

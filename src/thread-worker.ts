@@ -178,7 +178,7 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
   let instance: WebAssembly.Instance;
   try {
     const memory = boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory as WebAssembly.MemoryDescriptor));
-    const spawn = createThreadSpawn(control, coldSpawnVia(link.post));
+    const spawn = createThreadSpawn(control, coldSpawnVia(link.post), boot.poolSize > 0);
     const onExit = (code: number) => link.post({ type: 'exit', tid: tidOfThisWorker.current, code });
     const imports: WasmImports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
@@ -268,8 +268,7 @@ function serveCalls(boot: BootData, exports: Record<string, unknown>, link: Work
 function runPooledThreads(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, current: { current: number }, link: WorkerLink): void {
   const threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
   if (boot.coldReply) answerReply(boot.coldReply, control.assignedTid(boot.slot));
-  else if (boot.initialPool) control.initialWorkerReady(boot.slot);
-  else control.releaseSlot(boot.slot);
+  else control.poolWorkerReady(boot.slot);
   link.post({ type: 'ready' });
   const spin = new SpinPolicy();
   for (;;) {

@@ -184,8 +184,10 @@ describe('SharedControl idle stack', () => {
     expect(control.load(Header.SpinHits)).toBeLessThanOrEqual(2 * perSpawner);
   }, 60_000);
 
-  it('spins long after a quick hand-over and backs off to nothing after slow ones', () => {
+  it('does not spin when new, spins after a quick hand-over, and backs off to nothing after slow ones', () => {
     const spin = new SpinPolicy();
+    expect(spin.boundUs).toBe(0);
+    spin.learn(30);
     expect(spin.boundUs).toBe(20);
     for (let i = 0; i < 6; i++) spin.learn(5000);
     expect(spin.boundUs).toBe(0);
