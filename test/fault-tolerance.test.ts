@@ -25,12 +25,13 @@ describe('fault tolerance', () => {
     expect(run.liveWorkers).toBe(0);
   });
 
-  it('a burst of spawns from several threads at once exhausts the pool and still finishes', async () => {
+  it('a burst of spawns from several threads at once exhausts the pool, which grows, and still finishes', async () => {
     // A binary tree of depth 4: 31 threads, most spawned by threads, with a pool of 2.
     const run = await runProgram({ fixture: 'nested', args: ['4'], poolSize: 2 });
     expect(run.stdout, `stderr: ${run.stderr}\nstats: ${JSON.stringify(run.stats)} error: ${JSON.stringify(run.error)}`).toBe('nodes=31 expected=31\n');
     expect(run.stats!.warmSpawns + run.stats!.coldSpawns).toBe(31);
-    expect(run.stats!.coldSpawns).toBeGreaterThan(0);
+    // The pool of 2 ran dry: spawns asked for more pool workers (or, rarely, went cold).
+    expect(run.stats!.workersCreated).toBeGreaterThan(1 + 2);
     expect(run.stats!.failedSpawns).toBe(0);
   });
 
