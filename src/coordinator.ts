@@ -14,6 +14,7 @@ import {
   WorkerFailedError,
   type WasiThreadsError,
 } from './errors.js';
+import { availableParallelism } from 'node:os';
 import type { LoadedProgram } from './module-loader.js';
 import type { WasmMemory } from './wasm-types.js';
 import type { ResolvedConfig } from './options.js';
@@ -71,6 +72,9 @@ const COLD_SLOT_WAIT_MS = 50;
  * (hysteresis). Idle workers beyond poolSize are trimmed when no spawn came for this long.
  */
 const TRIM_IDLE_MS = 1000;
+
+/** Initial pool workers booting at once: all CPUs but the one the wasm main thread needs. */
+const INITIAL_POOL_CONCURRENCY = Math.max(1, availableParallelism() - 1);
 
 interface WaitingColdSpawn {
   tid: number;
@@ -140,6 +144,8 @@ export class Program {
   private readonly freeSlots: number[];
   private workersCreated = 0;
   private initialPoolPending: number;
+  /** Workers of the initial pool not started yet (see `startInitialPool`). */
+  private initialPoolToStart: number;
   private refillTimer: NodeJS.Timeout | undefined;
   private trimTimer: NodeJS.Timeout | undefined;
   /** Spawns counted at the last trim look: a surplus is trimmed only if none came since. */
@@ -190,6 +196,7 @@ export class Program {
     this.control = SharedControl.create(slotCount, config.maxThreads);
     this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
     this.initialPoolPending = config.poolSize;
+    this.initialPoolToStart = config.poolSize;
     this.exited = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     // A caller that only destroys the program need not also catch `exited`.
     this.exited.catch(() => undefined);
@@ -202,7 +209,11 @@ export class Program {
       void this.finish({ error: new WorkerFailedError(`"${this.namespace}" found no worker for its main thread: the runtime is at its maxWorkers`) });
       return;
     }
-    this.fillPool(true);
+    // The pool starts once the main thread's instance exists (its 'ready'): its workers would wait
+    // for that anyway, and starting them sooner only takes CPU from the main thread's start. They
+    // are counted as starting from now, so an early spawn waits for them rather than ask for more.
+    for (let i = 0; i < this.config.poolSize; i++) this.control.poolWorkerStarting();
+    this.control.add(Header.PoolReserved, this.config.poolSize);
     if (this.config.poolSize === 0) this.markPoolReady();
     this.watchEvents();
     this.trimTimer = setInterval(() => this.trimIdle(), TRIM_IDLE_MS);
@@ -313,21 +324,35 @@ export class Program {
   }
 
   /** Starts pool workers until the pool's places are all taken (returning workers take them too). */
-  private fillPool(initialPool: boolean): void {
-    let started = 0;
+  private fillPool(): void {
     while (!this.outcome && this.freeSlots.length > 0 && this.control.incrementBelow(Header.PoolReserved, this.config.poolSize) > 0) {
       this.control.poolWorkerStarting();
-      if (this.startPoolWorker(initialPool)) {
-        started++;
-        continue;
-      }
+      if (this.startPoolWorker(false)) continue;
       // The runtime is at its cap on workers: the pool stays short.
       this.control.add(Header.PoolReserved, -1);
-      if (initialPool) {
-        this.initialPoolPending -= this.config.poolSize - started;
-        if (this.initialPoolPending === 0) this.markPoolReady();
-      }
       break;
+    }
+  }
+
+  /**
+   * Starts the next workers of the initial pool, at most INITIAL_POOL_CONCURRENCY booting at once
+   * (the next starts when one is ready): a worker's boot is CPU-bound, and booting them all at once
+   * takes the CPU (and V8's background threads) from the wasm main thread's start.
+   */
+  private startInitialPool(): void {
+    const booting = this.initialPoolPending - this.initialPoolToStart;
+    for (let i = booting; i < INITIAL_POOL_CONCURRENCY && this.initialPoolToStart > 0 && !this.outcome; i++) {
+      this.initialPoolToStart--;
+      // Counted as starting (and its pool place taken) when the program started.
+      if (this.startPoolWorker(true)) continue;
+      // The runtime is at its cap on workers: the pool stays short; spawns stop waiting for it.
+      const missing = this.initialPoolToStart + 1;
+      for (let j = 0; j < this.initialPoolToStart; j++) this.control.poolWorkerFailed();
+      this.control.add(Header.PoolReserved, -missing);
+      this.initialPoolToStart = 0;
+      this.initialPoolPending -= missing;
+      if (this.initialPoolPending === 0) this.markPoolReady();
+      return;
     }
   }
 
@@ -455,8 +480,14 @@ export class Program {
     switch (message.type) {
       case 'ready':
         info.ready = true;
-        if (info.role === 'main') info.inInbox = this.prepared && !this.started;
-        if (info.initialPool && --this.initialPoolPending === 0) this.markPoolReady();
+        if (info.role === 'main') {
+          info.inInbox = this.prepared && !this.started;
+          this.startInitialPool();
+        }
+        if (info.initialPool) {
+          if (--this.initialPoolPending === 0) this.markPoolReady();
+          this.startInitialPool();
+        }
         this.checkReady();
         break;
       case 'initialized':
@@ -589,7 +620,7 @@ export class Program {
       if (this.outcome) return;
       if (!this.poolShort()) this.watchClaims();
       else if (this.control.load(Header.Returns) === returns) {
-        this.fillPool(false);
+        this.fillPool();
         this.watchClaims();
       } else {
         this.scheduleRefill();
