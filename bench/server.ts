@@ -234,7 +234,7 @@ export function renderServer(r: ServerReport): string {
     return `| ${label} | ${clients} | ${f(x.requestsPerSecond, 1)} | ${f(x.p50Ms, 1)} | ${f(x.p99Ms, 1)} | ${x.requests} |`;
   };
   const ratio = (a: number, b: number) => (a / b).toFixed(1);
-  return `## 7. Server mode: a runtime that outlives its runs
+  return `## 6. Server mode: a runtime that outlives its runs
 
 Measured in one run of \`tsx bench/server.ts\`; each figure is the median of ${s.runtimeMs.rounds} (run start),
 ${h.results.runtime['1'].requestsPerSecond.rounds} (HTTP) or ${c.roundTripUs.rounds} (calls) interleaved rounds, with the spread
