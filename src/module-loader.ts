@@ -26,9 +26,11 @@ export interface LoadedProgram {
 }
 
 /** The same module with a new memory of its own: the next run of a runtime. */
-export function withFreshMemory(loaded: LoadedProgram): LoadedProgram {
+export function withFreshMemory(loaded: LoadedProgram, maximum?: number): LoadedProgram {
   if (!loaded.memoryDescriptor) return loaded;
-  return { ...loaded, memory: new WebAssembly.Memory({ ...(loaded.memoryDescriptor as WebAssembly.MemoryDescriptor), shared: true }) };
+  const descriptor = { ...(loaded.memoryDescriptor as WebAssembly.MemoryDescriptor), shared: true };
+  if (maximum !== undefined) descriptor.maximum = maximum;
+  return { ...loaded, memory: new WebAssembly.Memory(descriptor) };
 }
 
 const PAGES_LIMIT = 65536;

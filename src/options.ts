@@ -56,7 +56,10 @@ export interface WasiMainOptions {
   wasiImplementation?: 'shared' | 'node';
   /** Shared memory size in pages. Default: 512 initial / 4096 maximum, kept within the module's declared limits. */
   memorySetting?: MemorySetting;
-  /** Idle workers kept instantiated and parked, ready for a warm spawn. */
+  /**
+   * Idle workers kept instantiated and parked, ready for a warm spawn. The pool grows past it while
+   * threads need more workers, and shrinks back after a second without spawns. 0: no pool.
+   */
   poolSize?: number;
   /** Most threads alive at once (the main thread not counted); past it `thread-spawn` returns -EAGAIN. */
   maxThreads?: number;

@@ -1,5 +1,6 @@
 /** What the coordinator hands each worker, and the messages workers send back (never the reverse). */
 import type { WasiOptions } from './options.js';
+import type { InboxEnd } from './inbox.js';
 import type { ReplyCell } from './reply-cell.js';
 import type { FdRequest } from './wasi/fd-owner.js';
 import type { StdinRequest } from './wasi/stdin-client.js';
@@ -53,11 +54,10 @@ export interface BootData {
 /** Marks `workerData` of a runtime's worker, which runs one program after another. */
 export const RUNTIME_KEY = '__wasiThreadsWrapperRuntime';
 
-/** A runtime's worker: its inbox (read synchronously), the doorbell rung after each message, and its outbox. */
+/** A runtime's worker: its inbox (read synchronously, see inbox.ts) and its outbox. */
 export interface RuntimeWorkerData {
-  inbox: MessagePort;
+  inbox: InboxEnd;
   outbox: MessagePort;
-  doorbell: SharedArrayBuffer;
 }
 
 export interface ErrorInfo {

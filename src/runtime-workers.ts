@@ -3,8 +3,8 @@
  * (back in its loop, holding nothing of any program), lent to one program, or on its way back.
  *
  * The protocol with a worker (the worker's side is `serveRuntime` in thread-worker.ts):
- * - coordinator -> worker: messages on its inbox port, each followed by a ring of its doorbell
- *   (a shared word the worker waits on), since the worker is blocked, never in its event loop;
+ * - coordinator -> worker: messages on its inbox (inbox.ts: a port plus a doorbell word), since
+ *   the worker is blocked, never in its event loop;
  * - worker -> coordinator: messages on its outbox port, which the program can also drain
  *   synchronously (`receiveMessageOnPort`) so that output written before the end is never lost;
  * - the worker says `free` (with the number of the program it left) each time it is back in its
@@ -15,6 +15,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import { InboxSender, createDoorbell } from './inbox.js';
 import type { ResolvedConfig } from './options.js';
 import { RUNTIME_KEY, type BootData, type InboxMessage, type RuntimeWorkerData, type WorkerMessage } from './protocol.js';
 import { LIBRARY_WORKER } from './thread-worker.js';
@@ -60,21 +61,15 @@ class RuntimeWorker {
   events: WorkerEvents | undefined;
   back: (() => void) | undefined;
   backTimer: NodeJS.Timeout | undefined;
-  private readonly bell: Int32Array;
 
   constructor(
     readonly worker: Worker,
-    readonly inbox: MessagePort,
+    readonly inbox: InboxSender,
     readonly outbox: MessagePort,
-    doorbell: SharedArrayBuffer,
-  ) {
-    this.bell = new Int32Array(doorbell);
-  }
+  ) {}
 
   send(message: InboxMessage): void {
-    this.inbox.postMessage(message);
-    Atomics.add(this.bell, 0, 1);
-    Atomics.notify(this.bell, 0);
+    this.inbox.send(message);
   }
 }
 
@@ -191,13 +186,12 @@ export class RuntimeWorkers implements WorkerHost {
     exposeGc(+1);
     const inbox = new MessageChannel();
     const outbox = new MessageChannel();
-    const doorbell = new SharedArrayBuffer(4);
-    const data: RuntimeWorkerData = { inbox: inbox.port2, outbox: outbox.port2, doorbell };
+    const doorbell = createDoorbell();
+    const data: RuntimeWorkerData = { inbox: { port: inbox.port2, doorbell }, outbox: outbox.port2 };
     const worker = new RuntimeWorker(
       newWorker(LIBRARY_WORKER, this.config, { [RUNTIME_KEY]: data }, { transferList: [inbox.port2, outbox.port2], pipeConsole: false }),
-      inbox.port1,
+      new InboxSender(inbox.port1, doorbell),
       outbox.port1,
-      doorbell,
     );
     this.created++;
     this.all.add(worker);

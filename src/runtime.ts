@@ -63,6 +63,13 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Lower than the runtime's maxThreads for this run. */
   maxThreads?: number;
+  /**
+   * The most memory this run (or instance) may grow to, in 64 KiB pages: between the runtime's
+   * `memorySetting.initial` and `.maximum`. Past it, `memory.grow` fails in the program (as with
+   * any memory's maximum). A run with its own maximum is not one of the prepared runs (those have
+   * the runtime's): it is prepared when it starts, and its memory is kept for later runs with the same maximum.
+   */
+  maxMemoryPages?: number;
 }
 
 export interface RunResult {
@@ -176,7 +183,7 @@ function checkTarget(value: unknown, option: string, buffer: boolean): void {
   throw new InvalidOptionError(`${option} must be 'inherit', 'buffer', 'ignore', a file descriptor or a Writable`);
 }
 
-function checkRunOptions(options: RunOptions, forRun: boolean, maxThreads: number): RunOptions {
+function checkRunOptions(options: RunOptions, forRun: boolean, maxThreads: number, memory: { initial: number; maximum?: number } | undefined): RunOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('run() takes an options object');
   checkWasiStrings({ args: options.args, env: options.env, preopens: options.preopens });
   const { stdin, signal, timeoutMs } = options;
@@ -186,6 +193,10 @@ function checkRunOptions(options: RunOptions, forRun: boolean, maxThreads: numbe
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal must be an AbortSignal');
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0)) throw new InvalidOptionError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
   if (options.maxThreads !== undefined) wholeNumber(options.maxThreads, 'maxThreads', 1, maxThreads);
+  if (options.maxMemoryPages !== undefined) {
+    if (!memory?.maximum) throw new InvalidOptionError('maxMemoryPages needs a module whose memory the runtime makes (an imported shared memory)');
+    wholeNumber(options.maxMemoryPages, 'maxMemoryPages', memory.initial, memory.maximum);
+  }
   return options;
 }
 
@@ -220,7 +231,9 @@ export class Runtime {
   /** Set when a run failed while being prepared (a module that cannot be instantiated): no more are prepared. */
   private broken: Error | undefined;
   private firstMemoryUsed = false;
-  private spareMemories: WasmMemory[] = [];
+  /** Memories of ended runs, by their maximum in pages, for the next runs (see `memoryForRun`). */
+  private spareMemories = new Map<number, WasmMemory[]>();
+  private spareCount = 0;
   /** The module's exported functions, which instances' calls are checked against. */
   private functions: ReadonlySet<string> | undefined;
 
@@ -272,7 +285,7 @@ export class Runtime {
    */
   async run(options: RunOptions = {}): Promise<RunResult> {
     const startedAt = performance.now();
-    checkRunOptions(options, true, this.config.maxThreads);
+    checkRunOptions(options, true, this.config.maxThreads, this.memoryLimits);
     if (!this.loaded.hasStart) throw new ModuleRequirementError('the module exports no _start (a reactor?): call instantiate() and then its exports');
     await this.admit(options, startedAt);
     const stdio = new RunStdio(options);
@@ -300,7 +313,7 @@ export class Runtime {
    */
   async instantiate(options: RunOptions = {}): Promise<WasmInstance> {
     const startedAt = performance.now();
-    checkRunOptions(options, false, this.config.maxThreads);
+    checkRunOptions(options, false, this.config.maxThreads, this.memoryLimits);
     if (this.loaded.hasStart) throw new ModuleRequirementError('the module exports _start (a command): run() it; instantiate() is for reactors');
     if (this.closed) throw new RuntimeClosedError();
     const stdio = new RunStdio(options);
@@ -398,7 +411,11 @@ export class Runtime {
     let program: Program;
     try {
       const index = this.prepared.findIndex((p) => p.isReady);
-      if (index >= 0) {
+      const ownMaximum = options.maxMemoryPages !== undefined && options.maxMemoryPages !== this.memoryLimits?.maximum;
+      if (ownMaximum) {
+        this.misses++;
+        program = this.prepare(options.maxMemoryPages);
+      } else if (index >= 0) {
         this.hits++;
         program = this.prepared.splice(index, 1)[0]!;
       } else {
@@ -434,9 +451,14 @@ export class Runtime {
     }
   }
 
-  private prepare(): Program {
+  /** The runtime's memory limits in pages (absent for a module that makes its own memory). */
+  private get memoryLimits(): { initial: number; maximum?: number } | undefined {
+    return this.loaded.memoryDescriptor as { initial: number; maximum?: number } | undefined;
+  }
+
+  private prepare(maximum = this.memoryLimits?.maximum): Program {
     const run = this.nextRun++;
-    const { memory, reused } = this.memoryForRun();
+    const { memory, reused } = this.memoryForRun(maximum);
     const program = new Program({ ...this.config, namespace: `${this.config.namespace}_run${run}` }, { ...this.loaded, memory }, {
       host: this.workers,
       run,
@@ -451,7 +473,7 @@ export class Runtime {
         this.prepared.splice(index, 1);
         if (!this.closed) this.broken = error;
       })
-      .finally(() => this.keepMemory(memory));
+      .finally(() => this.keepMemory(memory, maximum));
     return program;
   }
 
@@ -462,22 +484,38 @@ export class Runtime {
    * given back while the runtime's workers lived, though no JS heap held the memory any more
    * (measured; the native holder was not found).
    */
-  private memoryForRun(): { memory: WasmMemory | undefined; reused: boolean } {
-    const spare = this.spareMemories.pop();
-    if (spare) return { memory: spare, reused: true };
-    const first = !this.firstMemoryUsed;
-    this.firstMemoryUsed = true;
-    return { memory: (first ? this.loaded : withFreshMemory(this.loaded)).memory, reused: false };
+  private memoryForRun(maximum: number | undefined): { memory: WasmMemory | undefined; reused: boolean } {
+    const spare = this.spareMemories.get(maximum ?? 0)?.pop();
+    if (spare) {
+      this.spareCount--;
+      return { memory: spare, reused: true };
+    }
+    if (maximum === this.memoryLimits?.maximum) {
+      const first = !this.firstMemoryUsed;
+      this.firstMemoryUsed = true;
+      return { memory: (first ? this.loaded : withFreshMemory(this.loaded)).memory, reused: false };
+    }
+    return { memory: withFreshMemory(this.loaded, maximum).memory, reused: false };
   }
 
   /**
-   * Called once every worker of the run that had `memory` has ended or left it. A grown memory is
-   * kept too (it cannot shrink back, and the next run zeroes all of it): the pool's memories stay at
-   * the size the runs needed.
+   * Called once every worker of the run that had `memory` (made with `maximum`) has ended or left
+   * it. A grown memory is kept too (it cannot shrink back, and the next run zeroes all of it): the
+   * pool's memories stay at the size the runs needed, and never past their maximum.
    */
-  private keepMemory(memory: WasmMemory | undefined): void {
+  private keepMemory(memory: WasmMemory | undefined, maximum: number | undefined): void {
     if (!memory || !this.loaded.memoryDescriptor || this.closed) return;
-    if (this.spareMemories.length < this.limits.maxConcurrentRuns + this.limits.preparedRuns) this.spareMemories.push(memory);
+    if (this.spareCount >= this.limits.maxConcurrentRuns + this.limits.preparedRuns) {
+      // Full: a memory with the runtime's maximum (what prepared runs take) displaces another.
+      const other = [...this.spareMemories].find(([max, spares]) => max !== (this.memoryLimits?.maximum ?? 0) && spares.length > 0);
+      if (maximum !== this.memoryLimits?.maximum || !other) return;
+      other[1].pop();
+      this.spareCount--;
+    }
+    const spares = this.spareMemories.get(maximum ?? 0) ?? [];
+    spares.push(memory);
+    this.spareMemories.set(maximum ?? 0, spares);
+    this.spareCount++;
   }
 }
 
@@ -504,7 +542,7 @@ export class WasmInstance {
   /** `call` with a timeout or an abort signal: either ends the instance (its threads may be anywhere). */
   async callWith(options: CallOptions, name: string, ...args: Array<number | bigint>): Promise<unknown> {
     if (options === null || typeof options !== 'object') throw new InvalidOptionError('callWith() takes an options object first');
-    checkRunOptions({ signal: options.signal, timeoutMs: options.timeoutMs }, false, Number.MAX_SAFE_INTEGER);
+    checkRunOptions({ signal: options.signal, timeoutMs: options.timeoutMs }, false, Number.MAX_SAFE_INTEGER, undefined);
     if (typeof name !== 'string' || !this.functions.has(name)) throw new InvalidOptionError(`"${String(name)}" is not a function the module exports`);
     args.forEach((arg, i) => {
       if (typeof arg !== 'number' && typeof arg !== 'bigint') throw new InvalidOptionError(`argument ${i} of ${name} must be a number or a bigint`);

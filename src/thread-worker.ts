@@ -3,9 +3,10 @@
  * the wasm main thread, or parks in the pool and runs every thread the ring hands this worker.
  */
 import { fileURLToPath } from 'node:url';
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { ModuleRequirementError, WasiThreadsError } from './errors.js';
 import { BOOT_KEY, RUNTIME_KEY, errorInfo, type BootData, type InboxMessage, type RuntimeWorkerData, type ThreadRole, type WorkerMessage } from './protocol.js';
+import { InboxReader } from './inbox.js';
 import { clearMemory } from './memory-clear.js';
 import { answerReply } from './reply-cell.js';
 import { Header, SharedControl, SpinPolicy, layoutFor } from './control.js';
@@ -100,39 +101,13 @@ export async function initWasiWorker(configFunc?: WorkerConfigFunction): Promise
  * programs it holds nothing of the last one, and it waits for the next in its event loop, not
  * blocked, so that the tasks V8 and Node post to this thread (finalizers among them) get to run.
  */
-async function serveRuntime({ inbox, outbox, doorbell }: RuntimeWorkerData): Promise<void> {
-  const bell = new Int32Array(doorbell);
-  const take = (accept: (message: InboxMessage) => boolean): InboxMessage | undefined => {
-    for (let received = receiveMessageOnPort(inbox); received; received = receiveMessageOnPort(inbox)) {
-      const message = received.message as InboxMessage;
-      if (accept(message)) return message;
-    }
-    return undefined;
-  };
-  const next = (accept: (message: InboxMessage) => boolean): InboxMessage => {
-    for (;;) {
-      const rung = Atomics.load(bell, 0);
-      const message = take(accept);
-      if (message) return message;
-      Atomics.wait(bell, 0, rung);
-    }
-  };
+async function serveRuntime({ inbox, outbox }: RuntimeWorkerData): Promise<void> {
+  const reader = new InboxReader(inbox);
+  const next = (accept: (message: InboxMessage) => boolean) => reader.next(accept);
   const nextBoot = async (): Promise<BootData> => {
-    // A pending waitAsync alone does not keep this thread's event loop alive.
-    const alive = setInterval(() => undefined, 1 << 30);
-    try {
-      // One turn of the event loop at least, even when the next boot is already there.
-      await new Promise((resolve) => setImmediate(resolve));
-      for (;;) {
-        const rung = Atomics.load(bell, 0);
-        const message = take((m) => m.type === 'boot');
-        if (message) return (message as Extract<InboxMessage, { type: 'boot' }>).boot;
-        const wait = Atomics.waitAsync(bell, 0, rung);
-        if (wait.async) await wait.value;
-      }
-    } finally {
-      clearInterval(alive);
-    }
+    // One turn of the event loop at least, even when the next boot is already there.
+    await new Promise((resolve) => setImmediate(resolve));
+    return ((await reader.nextAsync((m) => m.type === 'boot')) as Extract<InboxMessage, { type: 'boot' }>).boot;
   };
   const link: WorkerLink = { post: (message) => outbox.postMessage(message), next };
   const collect = garbageCollector();

@@ -167,6 +167,20 @@ describe('runs on a runtime', () => {
     }
   });
 
+  it('caps one run\'s memory with maxMemoryPages; the runs after it have the runtime\'s maximum again', async () => {
+    // grow starts at 512 pages and grows by 64 while threads read: 560 pages leave no room for it.
+    const runtime = await runtimeFor('grow', { poolSize: 2, maxConcurrentRuns: 2 });
+    const capped = await settled(runtime.run({ args: ['grow', '64'], maxMemoryPages: 560, stderr: 'buffer' }));
+    expect(capped).toBeInstanceOf(ThreadTrapError);
+    expect((await runtime.run({ args: ['grow', '64'], stdout: 'buffer' })).exitCode).toBe(0);
+    // Twice with the same cap: the second takes the first's memory (kept by its maximum), still capped.
+    for (let i = 0; i < 2; i++) expect(await settled(runtime.run({ args: ['grow', '64'], maxMemoryPages: 560, stderr: 'ignore' }))).toBeInstanceOf(ThreadTrapError);
+    expect((await runtime.run({ args: ['grow', '64'], maxMemoryPages: 700, stdout: 'buffer' })).exitCode).toBe(0);
+    expect((await runtime.run({ args: ['grow', '64'], stdout: 'buffer' })).exitCode).toBe(0);
+    await expect(runtime.run({ maxMemoryPages: 10 })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(runtime.run({ maxMemoryPages: 1_000_000 })).rejects.toBeInstanceOf(InvalidOptionError);
+  });
+
   it('checks its options and says what is wrong with typed errors', async () => {
     await expect(createRuntime({ wasmFile: fixture('primes'), poolSize: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(createRuntime({ wasmFile: fixture('primes'), wasiImplementation: 'node' as never })).rejects.toBeInstanceOf(InvalidOptionError);
