@@ -71,8 +71,9 @@ const startedNs = process.hrtime.bigint();
 const program = await startWasiMain({ entryFile, wasmFile, poolSize, maxThreads, wasiOptions: { args: ['spawnbench', ...args] } });
 let idleCpu;
 if (idleCpuMs > 0) {
-  // The program sleeps; its pool is parked. CPU of the whole process over idleCpuMs, after a settling second.
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  // The program sleeps; its pool is parked. CPU of the whole process over idleCpuMs, once the pool
+  // is up (it boots in the background, cores - 1 workers at a time): 3 s later.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
   const before = process.cpuUsage();
   await new Promise((resolve) => setTimeout(resolve, idleCpuMs));
   const used = process.cpuUsage(before);
