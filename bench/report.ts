@@ -13,6 +13,7 @@ export interface Report {
     perIdleWorkerMb: number;
     soakThreads: number;
     rssAfter1000Mb: number;
+    rssAfter10000Mb: number;
     rssAfterSoakMb: number;
   };
   wasi: { calls: number; shared: { writeNs: number; readNs: number }; node: { writeNs: number; readNs: number } };
@@ -29,10 +30,10 @@ function table(header: string[], rows: string[][], r: Report): string {
 }
 
 export function targets(r: Report): { target: string; measured: string; met: boolean }[] {
-  const growth = r.memory.rssAfterSoakMb / r.memory.rssAfter1000Mb - 1;
+  const growth = r.memory.rssAfterSoakMb / r.memory.rssAfter10000Mb - 1;
   return [
     {
-      target: `RSS after ${count(r.memory.soakThreads)} short threads within 10% of RSS after 1,000`,
+      target: `RSS after ${count(r.memory.soakThreads)} short threads within 10% of RSS after 10,000 (by then the pool, which boots beside the program, is up)`,
       measured: `${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%`,
       met: Math.abs(growth) <= 0.1,
     },
@@ -67,14 +68,17 @@ ${table(['threads', 'time', 'speedup'], [
 
 ## 4. Memory
 
-RSS of the whole process (coordinator, main-thread worker and pool), sampled by the host.
+RSS of the whole process (coordinator, main-thread worker and pool), sampled by the host. A
+program no longer waits for its pool, which boots beside it a worker or two at a time: after 1,000
+threads it may not be up yet, so the soak is compared with its RSS after 10,000.
 
 ${table(['what', 'RSS'], [
     ['idle program, poolSize 0', mb(m.rssPool0Mb)],
     ['idle program, poolSize 8', mb(m.rssPool8Mb)],
     ['per idle pool worker ((8 - 0) / 8)', mb(m.perIdleWorkerMb)],
     [`after 1,000 short threads (poolSize ${r.warmPoolSize})`, mb(m.rssAfter1000Mb)],
-    [`after ${count(m.soakThreads)} short threads, same process`, `${mb(m.rssAfterSoakMb)} (${times(m.rssAfterSoakMb / m.rssAfter1000Mb)})`],
+    [`after 10,000 short threads, same process`, mb(m.rssAfter10000Mb)],
+    [`after ${count(m.soakThreads)} short threads, same process`, `${mb(m.rssAfterSoakMb)} (${times(m.rssAfterSoakMb / m.rssAfter10000Mb)} of after 10,000)`],
   ], r)}
 
 ## 5. WASI call overhead

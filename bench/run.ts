@@ -46,11 +46,12 @@ async function speedup(): Promise<Report['speedup']> {
 
 async function memory(): Promise<Report['memory']> {
   log('memory: idle pools, and a soak of short threads');
-  const idleMs = 1500;
-  const sampleAt = 1200;
+  // The pool boots beside the program, a worker or two at a time: sampled once it is up.
+  const idleMs = 4000;
+  const sampleAt = 3500;
   const pool0 = await ours(['idle', String(idleMs)], { poolSize: 0, rssAfterMs: [sampleAt] });
   const pool8 = await ours(['idle', String(idleMs)], { poolSize: 8, rssAfterMs: [sampleAt] });
-  const soak = await ours(['throughput', String(sizes.soak), '1', '200'], { poolSize: WARM_POOL, rssAtSpawns: [1000, sizes.soak] });
+  const soak = await ours(['throughput', String(sizes.soak), '1', '200'], { poolSize: WARM_POOL, rssAtSpawns: [1000, 10_000, sizes.soak] });
   const rssPool0 = pool0.rss!.afterMs[sampleAt]!;
   const rssPool8 = pool8.rss!.afterMs[sampleAt]!;
   return {
@@ -59,6 +60,7 @@ async function memory(): Promise<Report['memory']> {
     perIdleWorkerMb: (rssPool8 - rssPool0) / 8 / 2 ** 20,
     soakThreads: sizes.soak,
     rssAfter1000Mb: soak.rss!.atSpawns[1000]! / 2 ** 20,
+    rssAfter10000Mb: soak.rss!.atSpawns[10_000]! / 2 ** 20,
     rssAfterSoakMb: soak.rss!.atSpawns[sizes.soak]! / 2 ** 20,
   };
 }

@@ -257,11 +257,13 @@ ${(['same', 'other'] as const)
   })
   .join('\n')}
 
-On the other CPU, a worker that has just run a thread spins (up to 20 µs, only while a CPU is spare) and
-sees the next assignment without being woken, which beats the floor: the floor is a wake, and a spin
-skips it. On the same CPU, spinning cannot help (the spawner needs that CPU), yet the worker cannot
-tell where it runs: it keeps a spin bound learnt from how soon its next thread came, which is what
-"spin CPU per spawn" costs there.
+On the other CPU, a worker that has just run a thread spins (up to 20 µs, only while a CPU is spare)
+and sees the next assignment without being woken: ${num(other.spinHitShare.median * 100, 0)}% of the spawns found it spinning and
+skipped the wake; the rest woke it from \`Atomics.wait\`. The median follows that share from round to
+round (round medians ${time(other.warmUs.min)}-${time(other.warmUs.max)}): the spin gets under the floor only while it catches the spawn. On
+the same CPU, spinning cannot help (the spawner needs that CPU), yet the worker cannot tell where it
+runs: its bound is learnt from how soon its next thread came, and "spin CPU per spawn" is what that
+costs there.
 
 ![Spawn latency distribution](bench/charts/spawn-latency.svg)
 
