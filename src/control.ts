@@ -335,11 +335,13 @@ export class SharedControl {
   /**
    * Like `claimIdleSlot`, but waits for a push while `worthWaiting()` says a worker may come back
    * (a returning thread, a starting pool worker), up to `graceMs` in all. Returns -1 if none came.
+   * `announce`: signal the coordinator once counted as a waiter (it may have put a pool start off).
    */
-  claimIdleSlotWithin(graceMs: number, worthWaiting: (elapsedMs: number) => boolean = () => true): number {
+  claimIdleSlotWithin(graceMs: number, worthWaiting: (elapsedMs: number) => boolean = () => true, announce = false): number {
     const { words } = this;
     const started = performance.now();
     Atomics.add(words, Header.IdleWaiters, 1);
+    if (announce) this.signalCoordinator();
     try {
       for (;;) {
         const top = Atomics.load(words, Header.IdleTop);

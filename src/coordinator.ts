@@ -73,8 +73,14 @@ const COLD_SLOT_WAIT_MS = 50;
  */
 const TRIM_IDLE_MS = 1000;
 
+/** CPUs of the machine. */
+const CORES = availableParallelism();
+
 /** Initial pool workers booting at once: all CPUs but the one the wasm main thread needs. */
-const INITIAL_POOL_CONCURRENCY = Math.max(1, availableParallelism() - 1);
+const INITIAL_POOL_CONCURRENCY = Math.max(1, CORES - 1);
+
+/** How often a pool start put off while the program's threads hold every CPU looks again. */
+const DEFERRED_POOL_MS = 10;
 
 interface WaitingColdSpawn {
   tid: number;
@@ -148,6 +154,8 @@ export class Program {
   private initialPoolToStart: number;
   private refillTimer: NodeJS.Timeout | undefined;
   private trimTimer: NodeJS.Timeout | undefined;
+  /** Set while a pool start (initial pool or refill) is put off because the program holds every CPU. */
+  private poolTimer: NodeJS.Timeout | undefined;
   /** Spawns counted at the last trim look: a surplus is trimmed only if none came since. */
   private spawnsAtTrim = -1;
   private waitingColdSpawns: WaitingColdSpawn[] = [];
@@ -340,6 +348,11 @@ export class Program {
    * takes the CPU (and V8's background threads) from the wasm main thread's start.
    */
   private startInitialPool(): void {
+    if (this.initialPoolToStart === 0 || this.outcome) return;
+    if (this.cpusTaken()) {
+      this.deferPoolStart();
+      return;
+    }
     const booting = this.initialPoolPending - this.initialPoolToStart;
     for (let i = booting; i < INITIAL_POOL_CONCURRENCY && this.initialPoolToStart > 0 && !this.outcome; i++) {
       this.initialPoolToStart--;
@@ -354,6 +367,25 @@ export class Program {
       if (this.initialPoolPending === 0) this.markPoolReady();
       return;
     }
+  }
+
+  /**
+   * Whether the program's threads hold every CPU and no spawn waits for a worker: booting one now
+   * (tens of milliseconds of CPU) would only slow them. Measured on 2 cores: primes on 2 threads
+   * took 0.78 s with poolSize 2 and 1.13 s with poolSize 8 while the pool booted beside them.
+   * The wasm main thread is counted busy too (it may be blocked in a join; it may not).
+   */
+  private cpusTaken(): boolean {
+    return this.control.load(Header.LiveThreads) + 1 >= CORES && this.control.load(Header.IdleWaiters) === 0;
+  }
+
+  /** Looks again in DEFERRED_POOL_MS (and at the next event: a spawn that waits says so). */
+  private deferPoolStart(): void {
+    this.poolTimer ??= setTimeout(() => {
+      this.poolTimer = undefined;
+      this.startInitialPool();
+      this.checkEvents();
+    }, DEFERRED_POOL_MS);
   }
 
   /**
@@ -593,6 +625,12 @@ export class Program {
   private checkEvents(): void {
     if (this.outcome) return;
     this.serveWorkerRequests();
+    // A spawn that waits for a pool worker signals: a put-off pool start goes on now.
+    if (this.poolTimer !== undefined && !this.cpusTaken()) {
+      clearTimeout(this.poolTimer);
+      this.poolTimer = undefined;
+      this.startInitialPool();
+    }
     if (this.mainExitCode !== undefined && this.control.load(Header.LiveThreads) === 0) {
       void this.finish({ code: this.mainExitCode });
       return;
@@ -619,6 +657,7 @@ export class Program {
       this.refillTimer = undefined;
       if (this.outcome) return;
       if (!this.poolShort()) this.watchClaims();
+      else if (this.cpusTaken()) this.scheduleRefill();
       else if (this.control.load(Header.Returns) === returns) {
         this.fillPool();
         this.watchClaims();
@@ -667,6 +706,7 @@ export class Program {
     // keeps this program (its memory reserves gigabytes of address space) reachable for good.
     this.control.signalCoordinator();
     clearTimeout(this.refillTimer);
+    clearTimeout(this.poolTimer);
     clearInterval(this.trimTimer);
     for (const waiting of this.waitingColdSpawns) clearTimeout(waiting.timer);
     this.waitingColdSpawns = [];

@@ -77,7 +77,10 @@ export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn, 
  */
 function awaitIdleSlot(control: SharedControl, live: number): number {
   const coming = () => control.load(Header.Returning) > 0 || control.load(Header.PoolStarting) > 0;
-  let slot = control.claimIdleSlotWithin(COMING_WAIT_MS, (elapsedMs) => coming() || (live > 1 && elapsedMs < RETURN_GRACE_MS));
+  // Announced while pool workers are to come: a pool start the coordinator put off (the program's
+  // threads held every CPU) goes on now that a spawn waits for it.
+  const announce = control.load(Header.PoolStarting) > 0;
+  let slot = control.claimIdleSlotWithin(COMING_WAIT_MS, (elapsedMs) => coming() || (live > 1 && elapsedMs < RETURN_GRACE_MS), announce);
   if (slot >= 0 || !control.running()) return slot;
   control.requestWorker();
   slot = control.claimIdleSlotWithin(COMING_WAIT_MS, coming);

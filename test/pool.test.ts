@@ -29,7 +29,10 @@ describe('warm pool', () => {
     try {
       const program = await startWasiMain({ entryFile: slowPoolWorker, wasmFile: fixture('abi'), poolSize: 2 });
       expect(await program.exited).toBe(0);
-      expect(program.stats()).toMatchObject({ warmSpawns: 1, coldSpawns: 0, workersCreated: 3 });
+      expect(program.stats()).toMatchObject({ warmSpawns: 1, coldSpawns: 0 });
+      // No worker beyond the pool's (the second pool worker may not even have started: while the
+      // thread held the CPUs, nothing waited for it).
+      expect(program.stats().workersCreated).toBeLessThanOrEqual(1 + 2);
     } finally {
       delete process.env.POOL_DELAY_MS;
     }

@@ -60,7 +60,9 @@ describe('runs on a runtime', () => {
     // The run in flight and the two prepared behind it, (main + pool) each, and a little slack for
     // workers still on their way back when the next run was prepared.
     expect(stats.workersCreated).toBeLessThanOrEqual(3 * (poolSize + 1) + 2);
-    expect(stats.workersReused).toBeGreaterThan(sequentialRuns * 3 - 100);
+    // Each run lends its main thread's worker and the one its thread ran on (pool workers it did not
+    // need may not have been started before it ended).
+    expect(stats.workersReused).toBeGreaterThan(sequentialRuns * 2 - 100);
   });
 
   it('runs at once with different args, env and stdin each get their own output', async () => {

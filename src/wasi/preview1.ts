@@ -160,9 +160,19 @@ export class SharedWasi {
   private cachedBuffer: ArrayBufferLike | undefined;
   private cachedView: DataView | undefined;
 
-  /** A view of the memory, made again only when a grow replaced the buffer. */
-  private view(): DataView {
-    const buffer = this.memory!.buffer;
+  /**
+   * A view of the memory that covers `[0, end)` if the memory is that large, made again only when a
+   * grow replaced the buffer. When another thread has grown the memory, this thread's buffer keeps
+   * the old size until V8 tells this isolate (an interrupt it handles later; seen: a thread's first
+   * fd_read got EFAULT for an iovec in pages its spawner had just grown). A pointer past the end
+   * makes it look now, with `grow(0)`, before anything is read or written.
+   */
+  private view(end = 0): DataView {
+    let buffer = this.memory!.buffer;
+    if (end > buffer.byteLength) {
+      this.memory!.grow(0);
+      buffer = this.memory!.buffer;
+    }
     if (buffer !== this.cachedBuffer || buffer.byteLength !== this.cachedView!.byteLength) {
       this.cachedBuffer = buffer;
       this.cachedView = new DataView(buffer);
@@ -171,7 +181,7 @@ export class SharedWasi {
   }
 
   private bytes(pointer: number, length: number): Uint8Array {
-    return new Uint8Array(this.view().buffer, pointer, length);
+    return new Uint8Array(this.view(pointer + length).buffer, pointer, length);
   }
 
   private string(pointer: number, length: number): string {
@@ -180,7 +190,7 @@ export class SharedWasi {
 
   private iovecs(pointer: number, count: number): Uint8Array[] {
     if (count > IOV_MAX) throw Object.assign(new Error('too many buffers'), { code: 'EINVAL' });
-    const view = this.view();
+    const view = this.view(pointer + count * Iovec.size);
     const buffers: Uint8Array[] = [];
     for (let i = 0; i < count; i++) {
       const iovec = Iovec.read(view, pointer + i * Iovec.size);
@@ -190,12 +200,12 @@ export class SharedWasi {
   }
 
   private writeFilestat(pointer: number, stats: BigIntStats): void {
-    Filestat.write(this.view(), pointer, { ...stats, filetype: filetypeOf(stats) });
+    Filestat.write(this.view(pointer + Filestat.size), pointer, { ...stats, filetype: filetypeOf(stats) });
   }
 
   /** Writes NUL-terminated strings and their pointers (args_get, environ_get). */
   private writeStrings(strings: Uint8Array[], pointers: number, buffer: number): number {
-    const view = this.view();
+    const view = this.view(pointers + strings.length * 4);
     let at = buffer;
     strings.forEach((bytes, i) => {
       view.setUint32(pointers + i * 4, at, true);
@@ -206,7 +216,7 @@ export class SharedWasi {
   }
 
   private writeSizes(strings: Uint8Array[], countPointer: number, sizePointer: number): number {
-    const view = this.view();
+    const view = this.view(Math.max(countPointer, sizePointer) + 4);
     view.setUint32(countPointer, strings.length, true);
     view.setUint32(sizePointer, strings.reduce((sum, s) => sum + s.length, 0), true);
     return Errno.SUCCESS;
@@ -299,17 +309,17 @@ export class SharedWasi {
     return this.withFd(fd, needs, (entry) => {
       const done = io(entry, this.iovecs(iovs, count));
       if (done < 0) return -done;
-      this.view().setUint32(resultPointer, done, true);
+      this.view(resultPointer + 4).setUint32(resultPointer, done, true);
       return Errno.SUCCESS;
     });
   }
 
   private pollOneoff(inPointer: number, outPointer: number, count: number, eventsPointer: number): number {
     if (count === 0) return Errno.INVAL;
-    const view = this.view();
     // Both ends checked against the memory before anything is decoded or kept.
     this.bytes(inPointer, count * Subscription.size);
     this.bytes(outPointer, count * Event.size);
+    const view = this.view();
     const subscriptions = Array.from({ length: count }, (_, i) => Subscription.read(view, inPointer + i * Subscription.size));
     const ready: EventValue[] = [];
     let earliest: { userdata: bigint; deadline: bigint } | undefined;
@@ -417,7 +427,7 @@ export class SharedWasi {
         this.options.owner.release(entry);
         return Errno.MFILE;
       }
-      this.view().setUint32(fdPointer, fd, true);
+      this.view(fdPointer + 4).setUint32(fdPointer, fd, true);
       return Errno.SUCCESS;
     });
   }
@@ -439,7 +449,7 @@ export class SharedWasi {
         out.set(record.subarray(0, fits), used);
         used += fits;
       }
-      this.view().setUint32(usedPointer, used, true);
+      this.view(usedPointer + 4).setUint32(usedPointer, used, true);
       return Errno.SUCCESS;
     });
   }
@@ -466,13 +476,13 @@ export class SharedWasi {
       environ_sizes_get: (count: number, size: number) => this.writeSizes(this.config.env, count, size),
       clock_res_get: (clock: number, pointer: number) => {
         if (nowNs(clock) === undefined) return Errno.INVAL;
-        this.view().setBigUint64(pointer, 1000n, true);
+        this.view(pointer + 8).setBigUint64(pointer, 1000n, true);
         return ok;
       },
       clock_time_get: (clock: number, _precision: bigint, pointer: number) => {
         const now = nowNs(clock);
         if (now === undefined) return Errno.INVAL;
-        this.view().setBigUint64(pointer, now, true);
+        this.view(pointer + 8).setBigUint64(pointer, now, true);
         return ok;
       },
       fd_advise: (fd: number) => this.withFd(fd, Rights.FD_ADVISE, () => ok),
@@ -489,7 +499,7 @@ export class SharedWasi {
       fd_sync: (fd: number) => this.withFd(fd, Rights.FD_SYNC, (e) => (fs.fsyncSync(e.hostFd), ok)),
       fd_fdstat_get: (fd: number, pointer: number) =>
         this.withFd(fd, 0, (e) => {
-          Fdstat.write(this.view(), pointer, e);
+          Fdstat.write(this.view(pointer + Fdstat.size), pointer, e);
           return ok;
         }),
       fd_fdstat_set_flags: (fd: number, flags: number) => this.withFd(fd, Rights.FD_FDSTAT_SET_FLAGS, (e) => (table.setFdflags(e, flags), ok)),
@@ -514,7 +524,7 @@ export class SharedWasi {
       fd_prestat_get: (fd: number, pointer: number) =>
         this.withFd(fd, 0, (e) => {
           if (e.preopen < 0) return Errno.BADF;
-          Prestat.write(this.view(), pointer, this.config.preopens[e.preopen]!.length);
+          Prestat.write(this.view(pointer + Prestat.size), pointer, this.config.preopens[e.preopen]!.length);
           return ok;
         }),
       fd_prestat_dir_name: (fd: number, pointer: number, length: number) =>
@@ -535,13 +545,13 @@ export class SharedWasi {
           const base = whence === Whence.SET ? 0n : whence === Whence.CUR ? table.position(e) : whence === Whence.END ? BigInt(fs.fstatSync(e.hostFd).size) : -1n;
           if (base < 0n || base + offset < 0n) return Errno.INVAL;
           table.setPosition(e, base + offset);
-          this.view().setBigUint64(pointer, base + offset, true);
+          this.view(pointer + 8).setBigUint64(pointer, base + offset, true);
           return ok;
         }),
       fd_tell: (fd: number, pointer: number) =>
         this.withFd(fd, Rights.FD_TELL, (e) => {
           if (!this.seekable(e)) return Errno.SPIPE;
-          this.view().setBigUint64(pointer, table.position(e), true);
+          this.view(pointer + 8).setBigUint64(pointer, table.position(e), true);
           return ok;
         }),
       // Each path call acts on one name inside its parent directory, held open by the walk, with a
@@ -580,7 +590,7 @@ export class SharedWasi {
           const target = encoder.encode(fs.readlinkSync(below(dir, name)));
           const used = Math.min(target.length, bufferLength);
           this.bytes(buffer, used).set(target.subarray(0, used));
-          this.view().setUint32(pointer, used, true);
+          this.view(pointer + 4).setUint32(pointer, used, true);
           return ok;
         }),
       path_remove_directory: (fd: number, path: number, length: number) =>
