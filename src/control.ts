@@ -78,11 +78,15 @@ export const Header = {
 } as const;
 export const HEADER_WORDS = 24;
 
-/** Each slot is `[state, tid, startArg, next]`; `next` is the slot below it on the idle stack, plus one (0: none). */
-const SLOT_WORDS = 4;
+/**
+ * Each slot is `[state, tid, startArg, next, pages]`; `next` is the slot below it on the idle stack,
+ * plus one (0: none); `pages` is the memory size the spawner's thread saw (see `assign`).
+ */
+const SLOT_WORDS = 5;
 const SLOT_TID = 1;
 const SLOT_ARG = 2;
 const SLOT_NEXT = 3;
+const SLOT_PAGES = 4;
 
 /** The idle stack's top word: the low bits hold slot + 1, the rest a tag that changes on every push and pop. */
 const SLOT_BITS = 14;
@@ -385,12 +389,15 @@ export class SharedControl {
 
   /**
    * Hands `(tid, startArg)` to the worker of `slot`, waking it if it has parked. False when the
-   * coordinator has recalled the slot: the thread will not run.
+   * coordinator has recalled the slot: the thread will not run. `pages`: the memory's size as the
+   * spawning thread sees it; the new thread's worker catches up to it before the thread starts
+   * (see `assignedPages`).
    */
-  assign(slot: number, tid: number, startArg: number): boolean {
+  assign(slot: number, tid: number, startArg: number, pages = 0): boolean {
     const base = this.slotState(slot);
     Atomics.store(this.words, base + SLOT_TID, tid);
     Atomics.store(this.words, base + SLOT_ARG, startArg);
+    Atomics.store(this.words, base + SLOT_PAGES, pages);
     for (;;) {
       const seen = Atomics.compareExchange(this.words, base, SlotState.Idle, SlotState.Assigned);
       if (seen === SlotState.Idle) {
@@ -491,6 +498,16 @@ export class SharedControl {
 
   assignedStartArg(slot: number): number {
     return Atomics.load(this.words, this.slotState(slot) + SLOT_ARG);
+  }
+
+  /**
+   * The memory's size in pages as the spawner of the thread assigned to `slot` saw it. A thread's
+   * stack and start argument are often in pages its spawner grew just before; another thread's
+   * isolate learns of a grow through an interrupt it handles later, and until then its memory
+   * object (and, where V8 bounds-checks explicitly, its instance) has the old size.
+   */
+  assignedPages(slot: number): number {
+    return Atomics.load(this.words, this.slotState(slot) + SLOT_PAGES);
   }
 
   /**

@@ -30,8 +30,11 @@ const LIMIT_GRACE_MS = 20;
 /** Asks the coordinator for a new worker and blocks until it runs `tid` (or returns a negative errno). */
 export type ColdSpawn = (tid: number, startArg: number) => number;
 
-/** `pooled`: false for poolSize 0, where every spawn starts a worker of its own (the cold way) at once. */
-export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn, pooled = true): (startArg: number) => number {
+/**
+ * `pooled`: false for poolSize 0, where every spawn starts a worker of its own (the cold way) at once.
+ * `memoryPages`: the shared memory's size as this thread sees it (see `SharedControl.assignedPages`).
+ */
+export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn, pooled = true, memoryPages: () => number = () => 0): (startArg: number) => number {
   return function threadSpawn(startArg: number): number {
     // At the limit: a thread the caller just joined has returned from its wasm but is counted until
     // its worker is back, a moment later. Wait for that (briefly) rather than refuse the spawn.
@@ -46,7 +49,7 @@ export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn, 
     let slot = control.claimIdleSlot();
     if (slot < 0 && pooled) slot = awaitIdleSlot(control, live);
     if (slot >= 0) {
-      if (!control.assign(slot, tid, startArg)) {
+      if (!control.assign(slot, tid, startArg, memoryPages())) {
         // Recalled: the program is ending.
         control.add(Header.LiveThreads, -1);
         control.add(Header.FailedSpawns, 1);

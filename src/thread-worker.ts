@@ -151,9 +151,11 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
   const control = new SharedControl(boot.control, layoutFor(boot.slotCount));
   const tidOfThisWorker = { current: boot.role === 'main' ? MAIN_THREAD_ID : 0 };
   let instance: WebAssembly.Instance;
+  /** The program's memory once instantiated (imported, or exported by a module with its own). */
+  let shared: WebAssembly.Memory | undefined;
   try {
     const memory = boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory as WebAssembly.MemoryDescriptor));
-    const spawn = createThreadSpawn(control, coldSpawnVia(link.post), boot.poolSize > 0);
+    const spawn = createThreadSpawn(control, coldSpawnVia(link.post), boot.poolSize > 0, () => (shared ? shared.buffer.byteLength >>> 16 : 0));
     const onExit = (code: number) => link.post({ type: 'exit', tid: tidOfThisWorker.current, code });
     const imports: WasmImports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
@@ -164,6 +166,7 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
     instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
     if (boot.role === 'main') control.markMainInstantiated();
     const exported = instance.exports.memory as WebAssembly.Memory | undefined;
+    shared = (memory ?? exported) as WebAssembly.Memory | undefined;
     // A custom WASI that the user starts (or not) is left to the user.
     if (!config.wasi && (memory ?? exported)) bindMemory(wasi, (memory ?? exported)!);
   } catch (error) {
@@ -171,7 +174,7 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
     return leave(link);
   }
   if (boot.role === 'main') runMainThread(boot, control, instance, config, wasi, link);
-  else runPooledThreads(boot, control, instance, tidOfThisWorker, link);
+  else runPooledThreads(boot, control, instance, shared, tidOfThisWorker, link);
 }
 
 /** Runs once per isolate (a runtime's worker serves many programs). */
@@ -187,7 +190,7 @@ function warmUp(imports: WasmImports | undefined): void {
   if (warm) return;
   warm = true;
   const scratch = SharedControl.create(1, 1, { cores: 1 });
-  const spawn = createThreadSpawn(scratch, () => -1);
+  const spawn = createThreadSpawn(scratch, () => -1, true, () => 0);
   scratch.poolWorkerStarting();
   scratch.poolWorkerReady(0);
   spawn(0);
@@ -267,7 +270,14 @@ function serveCalls(boot: BootData, exports: Record<string, unknown>, link: Work
   }
 }
 
-function runPooledThreads(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, current: { current: number }, link: WorkerLink): void {
+function runPooledThreads(
+  boot: BootData,
+  control: SharedControl,
+  instance: WebAssembly.Instance,
+  memory: WebAssembly.Memory | undefined,
+  current: { current: number },
+  link: WorkerLink,
+): void {
   const threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
   if (boot.coldReply) answerReply(boot.coldReply, control.assignedTid(boot.slot));
   else control.poolWorkerReady(boot.slot);
@@ -277,6 +287,9 @@ function runPooledThreads(boot: BootData, control: SharedControl, instance: WebA
     if (!control.awaitAssignment(boot.slot, spin)) return leave(link);
     const tid = control.assignedTid(boot.slot);
     current.current = tid;
+    // The spawner may have grown the memory just before: make this isolate look now (grow(0)
+    // updates its memory object and instances), not at V8's interrupt, later.
+    if (memory && memory.buffer.byteLength >>> 16 < control.assignedPages(boot.slot)) memory.grow(0);
     try {
       threadStart(tid, control.assignedStartArg(boot.slot));
     } catch (error) {

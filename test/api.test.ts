@@ -28,7 +28,9 @@ describe('program handle', () => {
       wasiOptions: { args: ['staggered', '2', '3', '10000'] },
       poolSize: 3,
     });
-    while (program.stats().liveThreads < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Spawned, each on a worker of its own (a spawn counts its thread live before it has a worker).
+    const spawned = () => program.stats().warmSpawns + program.stats().coldSpawns;
+    while (spawned() < 3) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(program.liveWorkers).toBeGreaterThanOrEqual(4);
     await program.destroy();
     expect(program.liveWorkers).toBe(0);

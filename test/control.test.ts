@@ -7,8 +7,8 @@ describe('SharedControl idle stack', () => {
     expect(Object.values(Header)).toEqual(Array.from({ length: HEADER_WORDS }, (_, i) => i));
   });
 
-  it('sizes the buffer as the header plus four words a slot, and refuses more slots than the stack can name', () => {
-    expect(controlBufferBytes(layoutFor(5))).toBe((HEADER_WORDS + 5 * 4) * 4);
+  it('sizes the buffer as the header plus five words a slot, and refuses more slots than the stack can name', () => {
+    expect(controlBufferBytes(layoutFor(5))).toBe((HEADER_WORDS + 5 * 5) * 4);
     expect(() => layoutFor(MAX_SLOTS + 1)).toThrow(RangeError);
   });
 
@@ -57,8 +57,10 @@ describe('SharedControl idle stack', () => {
 
   it('assigns a thread to a slot and lets its worker take it', () => {
     const control = SharedControl.create(2);
-    expect(control.assign(1, 7, 0x1234)).toBe(true);
+    expect(control.assign(1, 7, 0x1234, 514)).toBe(true);
     expect(control.assignedTid(1)).toBe(7);
+    // The memory size the spawner saw travels with the thread.
+    expect(control.assignedPages(1)).toBe(514);
     // Idle, not parked: no notify was needed.
     expect(control.load(Header.SpinHits)).toBe(1);
     expect(control.awaitAssignment(1)).toBe(true);
