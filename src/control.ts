@@ -139,7 +139,7 @@ export class SpinPolicy {
 }
 
 export class SharedControl {
-  readonly words: Int32Array;
+  private readonly words: Int32Array;
   private readonly slotBase = HEADER_WORDS;
 
   constructor(

@@ -82,7 +82,7 @@ describe('SharedControl idle stack', () => {
   it('hands out tids from 1 and wraps after 0x1FFFFFFF', () => {
     const control = SharedControl.create(1);
     expect(control.nextTid()).toBe(1);
-    control.words[Header.LastTid] = MAX_TID - 1;
+    control.add(Header.LastTid, MAX_TID - 2);
     expect([control.nextTid(), control.nextTid()]).toEqual([MAX_TID, 1]);
   });
 
