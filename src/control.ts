@@ -258,14 +258,15 @@ export class SharedControl {
     return true;
   }
 
-  /** Coordinator: a pool worker is starting (or was asked for); spawns that find no idle worker wait for it. */
-  poolWorkerStarting(): void {
-    Atomics.add(this.words, Header.PoolStarting, 1);
+  /** Coordinator: `count` pool workers are starting (or were asked for); spawns that find no idle worker wait for them. */
+  poolWorkersStarting(count: number): void {
+    Atomics.add(this.words, Header.PoolStarting, count);
   }
 
-  /** Coordinator: a pool worker that was counted as starting will not come (the runtime is at its cap on workers). */
-  poolWorkerFailed(): void {
-    Atomics.sub(this.words, Header.PoolStarting, 1);
+  /** Coordinator: `count` pool workers counted as starting will not come (the runtime is at its cap on workers). */
+  poolWorkersFailed(count: number): void {
+    if (count === 0) return;
+    Atomics.sub(this.words, Header.PoolStarting, count);
     Atomics.notify(this.words, Header.IdleTop);
   }
 

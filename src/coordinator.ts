@@ -220,7 +220,7 @@ export class Program {
     // The pool starts once the main thread's instance exists (its 'ready'): its workers would wait
     // for that anyway, and starting them sooner only takes CPU from the main thread's start. They
     // are counted as starting from now, so an early spawn waits for them rather than ask for more.
-    for (let i = 0; i < this.config.poolSize; i++) this.control.poolWorkerStarting();
+    this.control.poolWorkersStarting(this.config.poolSize);
     this.control.add(Header.PoolReserved, this.config.poolSize);
     if (this.config.poolSize === 0) this.markPoolReady();
     this.watchEvents();
@@ -334,7 +334,7 @@ export class Program {
   /** Starts pool workers until the pool's places are all taken (returning workers take them too). */
   private fillPool(): void {
     while (!this.outcome && this.freeSlots.length > 0 && this.control.incrementBelow(Header.PoolReserved, this.config.poolSize) > 0) {
-      this.control.poolWorkerStarting();
+      this.control.poolWorkersStarting(1);
       if (this.startPoolWorker(false)) continue;
       // The runtime is at its cap on workers: the pool stays short.
       this.control.add(Header.PoolReserved, -1);
@@ -360,7 +360,7 @@ export class Program {
       if (this.startPoolWorker(true)) continue;
       // The runtime is at its cap on workers: the pool stays short; spawns stop waiting for it.
       const missing = this.initialPoolToStart + 1;
-      for (let j = 0; j < this.initialPoolToStart; j++) this.control.poolWorkerFailed();
+      this.control.poolWorkersFailed(this.initialPoolToStart);
       this.control.add(Header.PoolReserved, -missing);
       this.initialPoolToStart = 0;
       this.initialPoolPending -= missing;
@@ -406,7 +406,7 @@ export class Program {
       if (this.startWorker('thread', slot, undefined, initialPool)) return true;
       this.freeSlots.push(slot);
     }
-    this.control.poolWorkerFailed();
+    this.control.poolWorkersFailed(1);
     return false;
   }
 
@@ -556,11 +556,7 @@ export class Program {
         break;
       case 'retire':
         // poolSize 0: the worker has left the program and never touches its slot again.
-        info.leaving = true;
-        this.workers.delete(handle);
-        void handle.end(true);
-        this.freeSlots.push(message.slot);
-        this.serveWaitingColdSpawn();
+        this.releaseWorker(message.slot, [handle, info]);
         break;
       case 'fatal':
         info.leaving = true;
@@ -683,16 +679,23 @@ export class Program {
       if (slot < 0) break;
       this.control.recall(slot);
       this.control.add(Header.PoolReserved, -1);
-      const entry = [...this.workers].find(([, info]) => info.role === 'thread' && info.slot === slot);
-      if (entry) {
-        const [handle, info] = entry;
-        info.leaving = true;
-        this.workers.delete(handle);
-        void handle.end(true);
-      }
-      this.freeSlots.push(slot);
-      this.serveWaitingColdSpawn();
+      this.releaseWorker(
+        slot,
+        [...this.workers].find(([, info]) => info.role === 'thread' && info.slot === slot),
+      );
     }
+  }
+
+  /** A pool worker has left the program for good: it goes back to its host, and its slot is free again. */
+  private releaseWorker(slot: number, worker: [WorkerHandle, WorkerInfo] | undefined): void {
+    if (worker) {
+      const [handle, info] = worker;
+      info.leaving = true;
+      this.workers.delete(handle);
+      void handle.end(true);
+    }
+    this.freeSlots.push(slot);
+    this.serveWaitingColdSpawn();
   }
 
   private async finish(outcome: Outcome): Promise<void> {

@@ -8,6 +8,7 @@ import { ModuleRequirementError, WasiThreadsError } from './errors.js';
 import { BOOT_KEY, RUNTIME_KEY, errorInfo, type BootData, type InboxMessage, type RuntimeWorkerData, type ThreadRole, type WorkerMessage } from './protocol.js';
 import { InboxReader } from './inbox.js';
 import { clearMemory } from './memory-clear.js';
+import { PAGE_BYTES, bufferCovering } from './memory-growth.js';
 import { answerReply } from './reply-cell.js';
 import { Header, SharedControl, SpinPolicy, layoutFor } from './control.js';
 import { coldSpawnVia, createThreadSpawn } from './spawn.js';
@@ -155,7 +156,7 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
   let shared: WebAssembly.Memory | undefined;
   try {
     const memory = boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory as WebAssembly.MemoryDescriptor));
-    const spawn = createThreadSpawn(control, coldSpawnVia(link.post), boot.poolSize > 0, () => (shared ? shared.buffer.byteLength >>> 16 : 0));
+    const spawn = createThreadSpawn(control, coldSpawnVia(link.post), boot.poolSize > 0, () => (shared ? shared.buffer.byteLength / PAGE_BYTES : 0));
     const onExit = (code: number) => link.post({ type: 'exit', tid: tidOfThisWorker.current, code });
     const imports: WasmImports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
@@ -168,7 +169,7 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
     const exported = instance.exports.memory as WebAssembly.Memory | undefined;
     shared = (memory ?? exported) as WebAssembly.Memory | undefined;
     // A custom WASI that the user starts (or not) is left to the user.
-    if (!config.wasi && (memory ?? exported)) bindMemory(wasi, (memory ?? exported)!);
+    if (!config.wasi && shared) bindMemory(wasi, shared);
   } catch (error) {
     link.post({ type: 'fatal', error: errorInfo(error) });
     return leave(link);
@@ -190,8 +191,8 @@ function warmUp(imports: WasmImports | undefined): void {
   if (warm) return;
   warm = true;
   const scratch = SharedControl.create(1, 1, { cores: 1 });
-  const spawn = createThreadSpawn(scratch, () => -1, true, () => 0);
-  scratch.poolWorkerStarting();
+  const spawn = createThreadSpawn(scratch, () => -1);
+  scratch.poolWorkersStarting(1);
   scratch.poolWorkerReady(0);
   spawn(0);
   scratch.awaitAssignment(0, new SpinPolicy());
@@ -287,9 +288,9 @@ function runPooledThreads(
     if (!control.awaitAssignment(boot.slot, spin)) return leave(link);
     const tid = control.assignedTid(boot.slot);
     current.current = tid;
-    // The spawner may have grown the memory just before: make this isolate look now (grow(0)
-    // updates its memory object and instances), not at V8's interrupt, later.
-    if (memory && memory.buffer.byteLength >>> 16 < control.assignedPages(boot.slot)) memory.grow(0);
+    // The spawner may have grown the memory just before: this isolate looks now, not at V8's
+    // interrupt, later (see memory-growth.ts).
+    if (memory) bufferCovering(memory, control.assignedPages(boot.slot) * PAGE_BYTES);
     try {
       threadStart(tid, control.assignedStartArg(boot.slot));
     } catch (error) {

@@ -30,6 +30,7 @@ import { FdTable, type Handle } from './fd-table.js';
 import { RELAYED, WOULD_BLOCK, type FdOwnerClient } from './fd-owner.js';
 import { below, itself, unlessSymlink, walkPath, type FinalAction } from './path-walk.js';
 import type { StdinClient } from './stdin-client.js';
+import { bufferCovering } from '../memory-growth.js';
 import type { RunConfig } from '../protocol.js';
 
 export interface SharedWasiOptions {
@@ -161,18 +162,12 @@ export class SharedWasi {
   private cachedView: DataView | undefined;
 
   /**
-   * A view of the memory that covers `[0, end)` if the memory is that large, made again only when a
-   * grow replaced the buffer. When another thread has grown the memory, this thread's buffer keeps
-   * the old size until V8 tells this isolate (an interrupt it handles later; seen: a thread's first
-   * fd_read got EFAULT for an iovec in pages its spawner had just grown). A pointer past the end
-   * makes it look now, with `grow(0)`, before anything is read or written.
+   * A view of the memory that covers `[0, end)` if the memory is that large (another thread may
+   * have grown it: see memory-growth.ts), made again only when a grow replaced the buffer. A
+   * pointer past the end is checked here, before anything is read or written.
    */
   private view(end = 0): DataView {
-    let buffer = this.memory!.buffer;
-    if (end > buffer.byteLength) {
-      this.memory!.grow(0);
-      buffer = this.memory!.buffer;
-    }
+    const buffer = bufferCovering(this.memory!, end);
     if (buffer !== this.cachedBuffer || buffer.byteLength !== this.cachedView!.byteLength) {
       this.cachedBuffer = buffer;
       this.cachedView = new DataView(buffer);
