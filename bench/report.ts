@@ -1,4 +1,5 @@
 /** Turns one benchmark run into BENCHMARKS.md: tables of ratios to our warm pool, and the targets. */
+import { marked } from './sections.js';
 
 export interface Report {
   machine: { cores: number; cpu: string; node: string };
@@ -49,8 +50,7 @@ Node ${r.machine.node}, ${r.date.slice(0, 10)}${r.quick ? ' (quick mode: small s
 ratios, which were measured side by side, rather than the absolute times. Raw figures:
 \`bench/results/${r.quick ? 'quick' : 'full'}.json\` and \`bench/results/spawn.json\` / \`server.json\`.
 
-<!-- spawn -->
-${spawnSection}<!-- /spawn -->
+${marked('spawn', spawnSection)}
 
 ## 2. Targets of sections 3-5
 

@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { runProgram, type ProgramSpec } from '../fixtures/run-host.js';
 import { renderReport, type Report } from './report.js';
 import { renderServer, serverBenchmarks } from './server.js';
-import { spawnBenchmarks, writeSpawnSection } from './spawn.js';
+import { log, marked } from './sections.js';
+import { renderSpawnWithCharts, spawnBenchmarks } from './spawn.js';
 
 const quick = process.argv.includes('--quick');
 const sizes = quick ? { primesLimit: 300_000, soak: 10_000, ioCalls: 2_000 } : { primesLimit: 5_000_000, soak: 100_000, ioCalls: 100_000 };
 const WARM_POOL = 4;
 const timeoutMs = 300_000;
 
-const log = (text: string) => process.stderr.write(`${text}\n`);
 
 type Measurement = Record<string, number>;
 
@@ -92,7 +92,7 @@ const report: Report = {
 };
 
 const server = await serverBenchmarks(quick);
-const markdown = `${renderReport(report, writeSpawnSection(spawn)).trimEnd()}\n\n<!-- server -->\n${renderServer(server)}<!-- /server -->\n`;
+const markdown = `${renderReport(report, renderSpawnWithCharts(spawn)).trimEnd()}\n\n${marked('server', renderServer(server))}\n`;
 const results = new URL('./results/', import.meta.url);
 mkdirSync(results, { recursive: true });
 writeFileSync(new URL(quick ? 'quick.json' : 'full.json', results), `${JSON.stringify({ ...report, server }, null, 2)}\n`);

@@ -7,22 +7,14 @@
  *   tsx bench/server.ts [--quick]   (writes bench/results/server*.json and, full, its section of BENCHMARKS.md)
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRuntime, startWasiMain } from 'wasi-threads-wrapper';
 import { fixture, runNode } from '../fixtures/run-host.js';
-
-export interface Figure {
-  /** Median of the round medians. */
-  median: number;
-  /** Lowest and highest round median. */
-  min: number;
-  max: number;
-  rounds: number;
-}
+import { figure, log, median, sectionCommand, type Figure } from './sections.js';
 
 export interface HttpFigure {
   requestsPerSecond: Figure;
@@ -39,10 +31,7 @@ export interface ServerReport {
   memory: { early: number; late: number; rssEarlyMb: number; rssLateMb: number; virtualEarlyGb: number; virtualLateGb: number; workersCreated: number };
 }
 
-const log = (text: string) => process.stderr.write(`${text}\n`);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))]!;
-const figure = (roundValues: number[]): Figure => ({ median: median(roundValues), min: Math.min(...roundValues), max: Math.max(...roundValues), rounds: roundValues.length });
 
 /** From the call to the wasm main thread's first clock read (the first_instruction fixture writes it to stdout). */
 async function runStart(rounds: number, runsPerRound: number, programsPerRound: number): Promise<ServerReport['runStart']> {
@@ -305,21 +294,4 @@ function targets(r: ServerReport): Array<[string, string, boolean]> {
   ];
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const quick = process.argv.includes('--quick');
-  // --render: the section again from the last full run's results, without measuring.
-  const report: ServerReport = process.argv.includes('--render')
-    ? JSON.parse(readFileSync(new URL('./results/server.json', import.meta.url), 'utf8'))
-    : await serverBenchmarks(quick);
-  const results = new URL('./results/', import.meta.url);
-  mkdirSync(results, { recursive: true });
-  if (!process.argv.includes('--render')) writeFileSync(new URL(quick ? 'server-quick.json' : 'server.json', results), `${JSON.stringify(report, null, 2)}\n`);
-  const section = renderServer(report);
-  if (!quick) {
-    const file = new URL('../BENCHMARKS.md', import.meta.url);
-    const text = readFileSync(file, 'utf8');
-    const marked = `<!-- server -->\n${section}<!-- /server -->`;
-    writeFileSync(file, /<!-- server -->[\s\S]*<!-- \/server -->/.test(text) ? text.replace(/<!-- server -->[\s\S]*<!-- \/server -->/, () => marked) : `${text.trimEnd()}\n\n${marked}\n`);
-  }
-  process.stdout.write(section);
-}
+if (process.argv[1] === fileURLToPath(import.meta.url)) await sectionCommand('server', serverBenchmarks, renderServer);

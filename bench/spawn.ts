@@ -7,18 +7,12 @@
  * Charts are SVG files written by this script (bench/charts/), never edited by hand.
  *   tsx bench/spawn.ts [--quick] [--render]
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { runNode } from '../fixtures/run-host.js';
-
-export interface Figure {
-  median: number;
-  min: number;
-  max: number;
-  rounds: number;
-}
+import { figure, log, median, sectionCommand, type Figure } from './sections.js';
 
 /** Spawn-to-first-step latency percentiles of one series, in µs (medians over rounds of each percentile). */
 export interface Distribution {
@@ -50,9 +44,6 @@ export interface SpawnReport {
 
 type Line = Record<string, number | string>;
 
-const log = (text: string) => process.stderr.write(`${text}\n`);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const figure = (values: number[]): Figure => ({ median: median(values), min: Math.min(...values), max: Math.max(...values), rounds: values.length });
 const hostFile = fileURLToPath(new URL('./spawn-host.mjs', import.meta.url));
 
 interface HostSpec {
@@ -414,28 +405,15 @@ export function scalingChart(r: SpawnReport): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>\n`;
 }
 
-/** Writes the charts, and (full runs) the section of BENCHMARKS.md between its markers. */
-export function writeSpawnSection(report: SpawnReport): string {
-  const section = renderSpawn(report);
+/** The section, after writing its charts (full runs only: a quick run's figures are not published). */
+export function renderSpawnWithCharts(report: SpawnReport): string {
   if (!report.quick) {
     const charts = new URL('./charts/', import.meta.url);
     mkdirSync(charts, { recursive: true });
     writeFileSync(new URL('spawn-latency.svg', charts), latencyChart(report));
     writeFileSync(new URL('spawn-scaling.svg', charts), scalingChart(report));
-    const file = new URL('../BENCHMARKS.md', import.meta.url);
-    const text = readFileSync(file, 'utf8');
-    const marked = `<!-- spawn -->\n${section}<!-- /spawn -->`;
-    writeFileSync(file, /<!-- spawn -->[\s\S]*<!-- \/spawn -->/.test(text) ? text.replace(/<!-- spawn -->[\s\S]*<!-- \/spawn -->/, () => marked) : `${text.trimEnd()}\n\n${marked}\n`);
   }
-  return section;
+  return renderSpawn(report);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const quick = process.argv.includes('--quick');
-  const results = new URL('./results/', import.meta.url);
-  // --render: the section and charts again from the last full run's results, without measuring.
-  const report: SpawnReport = process.argv.includes('--render') ? JSON.parse(readFileSync(new URL('spawn.json', results), 'utf8')) : await spawnBenchmarks(quick);
-  mkdirSync(results, { recursive: true });
-  if (!process.argv.includes('--render')) writeFileSync(new URL(quick ? 'spawn-quick.json' : 'spawn.json', results), `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(writeSpawnSection(report));
-}
+if (process.argv[1] === fileURLToPath(import.meta.url)) await sectionCommand('spawn', spawnBenchmarks, renderSpawnWithCharts);
