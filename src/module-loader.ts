@@ -84,12 +84,13 @@ async function readWasmFile(path: string): Promise<Uint8Array> {
   }
 }
 
-function chooseMemory(declared: MemoryImport | undefined, setting: MemorySetting | undefined): WebAssembly.MemoryDescriptor {
+function chooseMemory(declared: MemoryImport | undefined, setting: MemorySetting | undefined, initialAsDeclared: boolean): WebAssembly.MemoryDescriptor {
   const low = declared?.initial ?? 1;
   const high = declared?.maximum ?? PAGES_LIMIT;
   const clamp = (pages: number) => Math.min(Math.max(pages, low), high);
   // A maximum below the default initial size lowers the initial size with it.
-  const initial = setting?.initial ?? clamp(Math.min(DEFAULTS.memory.initial, setting?.maximum ?? PAGES_LIMIT));
+  const defaultInitial = initialAsDeclared && declared ? declared.initial : DEFAULTS.memory.initial;
+  const initial = setting?.initial ?? clamp(Math.min(defaultInitial, setting?.maximum ?? PAGES_LIMIT));
   const maximum = setting?.maximum ?? Math.max(initial, clamp(DEFAULTS.memory.maximum));
   if (initial > maximum) {
     throw new InvalidOptionError(`memorySetting.initial (${initial} pages) is above memorySetting.maximum (${maximum} pages)`);
@@ -107,8 +108,12 @@ function chooseMemory(declared: MemoryImport | undefined, setting: MemorySetting
   return { initial, maximum };
 }
 
-/** Reads, compiles and checks the program against the wasi-threads requirements. */
-export async function loadProgram(config: WasiMainConfig): Promise<LoadedProgram> {
+/**
+ * Reads, compiles and checks the program against the wasi-threads requirements. With
+ * `initialAsDeclared`, a memory whose initial size is not set starts at the module's own minimum
+ * (what a new instance gets in any engine) rather than at `DEFAULTS.memory.initial`.
+ */
+export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = false } = {}): Promise<LoadedProgram> {
   let module: WebAssembly.Module;
   let bytes: Uint8Array | undefined;
   if (config.wasmModule) {
@@ -148,7 +153,7 @@ export async function loadProgram(config: WasiMainConfig): Promise<LoadedProgram
   if (threaded && declared && !declared.shared) {
     throw new ModuleRequirementError('the module\'s imported memory is not shared: link it with --shared-memory (and atomics enabled)');
   }
-  const descriptor = chooseMemory(declared, config.memorySetting);
+  const descriptor = chooseMemory(declared, config.memorySetting, initialAsDeclared);
   const memoryImport = { module: memoryEntry.module, name: memoryEntry.name };
   if (declared && !declared.shared) return { module, threaded, hasStart, hasInitialize, memoryImport, privateMemory: descriptor };
   return { module, threaded, hasStart, hasInitialize, memoryImport, memory: new WebAssembly.Memory({ ...descriptor, shared: true }), memoryDescriptor: descriptor };

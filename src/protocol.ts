@@ -58,6 +58,8 @@ export const RUNTIME_KEY = '__wasiThreadsWrapperRuntime';
 export interface RuntimeWorkerData {
   inbox: InboxEnd;
   outbox: MessagePort;
+  /** The runtime's collection epoch (garbage.ts). */
+  collectEpoch: SharedArrayBuffer;
 }
 
 export interface ErrorInfo {
@@ -100,7 +102,9 @@ export type InboxMessage =
   | { type: 'go'; run: number; config: RunConfig; reactor: boolean }
   | { type: 'call'; run: number; id: number; name: string; args: unknown[] }
   /** The run ends while this (main thread) worker waits in its inbox: leave it. */
-  | { type: 'end'; run: number };
+  | { type: 'end'; run: number }
+  /** To an idle worker: look at the collection epoch (garbage.ts). */
+  | { type: 'collect' };
 
 export function errorInfo(error: unknown): ErrorInfo {
   if (error instanceof Error) {

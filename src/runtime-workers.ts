@@ -13,8 +13,8 @@
  * - A worker that may still be in a program's wasm when the program ends is terminated, not
  *   reused, and a new one takes its place when one is needed.
  */
-import { setFlagsFromString } from 'node:v8';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import { CollectRequester, createCollectEpoch, exposeGc } from './garbage.js';
 import { InboxSender, createDoorbell } from './inbox.js';
 import type { ResolvedConfig } from './options.js';
 import { RUNTIME_KEY, type BootData, type InboxMessage, type RuntimeWorkerData, type WorkerMessage } from './protocol.js';
@@ -73,23 +73,6 @@ class RuntimeWorker {
   }
 }
 
-/**
- * A runtime's worker collects its garbage each time it leaves a program: an isolate that blocks
- * between programs may not do it for a long while (measured: without it, RSS grew about twice as
- * fast over thousands of runs). V8 gives `gc()` to isolates created while its expose-gc flag is set: it is set
- * while runtime workers start (unless this process runs with --expose-gc anyway). A program's wasm
- * cannot reach a JS global, so the function is no risk there.
- */
-const processHasGc = typeof (globalThis as { gc?: unknown }).gc === 'function';
-let workersStarting = 0;
-function exposeGc(change: 1 | -1): void {
-  if (processHasGc) return;
-  const before = workersStarting;
-  workersStarting += change;
-  if (before === 0 && workersStarting === 1) setFlagsFromString('--expose-gc');
-  if (before === 1 && workersStarting === 0) setFlagsFromString('--no-expose-gc');
-}
-
 export class RuntimeWorkers implements WorkerHost {
   readonly reusesWorkers = true;
   private readonly all = new Set<RuntimeWorker>();
@@ -98,6 +81,14 @@ export class RuntimeWorkers implements WorkerHost {
   private reused = 0;
   private referenced = true;
   private closed = false;
+  /**
+   * Asks for collections once enough memories were let go (garbage.ts). A worker's gc() is safe
+   * to have: a program's wasm cannot reach a JS global.
+   */
+  private readonly epoch = createCollectEpoch();
+  readonly collector = new CollectRequester(this.epoch, () => {
+    for (const worker of this.free) worker.send({ type: 'collect' });
+  });
 
   /**
    * `onFree` is called whenever a worker became free (the runtime may prepare a run with it).
@@ -129,6 +120,10 @@ export class RuntimeWorkers implements WorkerHost {
     let n = 0;
     for (const worker of this.all) if (worker.state === 'returning') n++;
     return n;
+  }
+
+  workersComingBack(): boolean {
+    return this.free.length === 0 && this.returning > 0;
   }
 
   start(boot: BootData, events: WorkerEvents): WorkerHandle | undefined {
@@ -187,7 +182,7 @@ export class RuntimeWorkers implements WorkerHost {
     const inbox = new MessageChannel();
     const outbox = new MessageChannel();
     const doorbell = createDoorbell();
-    const data: RuntimeWorkerData = { inbox: { port: inbox.port2, doorbell }, outbox: outbox.port2 };
+    const data: RuntimeWorkerData = { inbox: { port: inbox.port2, doorbell }, outbox: outbox.port2, collectEpoch: this.epoch };
     const worker = new RuntimeWorker(
       newWorker(LIBRARY_WORKER, this.config, { [RUNTIME_KEY]: data }, { transferList: [inbox.port2, outbox.port2], pipeConsole: false }),
       new InboxSender(inbox.port1, doorbell),

@@ -33,7 +33,11 @@ export interface RuntimeOptions {
   preparedRuns?: number;
   /** Most workers alive at once, runtime-wide; past it a spawn fails with EAGAIN. Default: enough for every run at maxThreads. */
   maxWorkers?: number;
-  /** Memory of each run, in 64 KiB pages (each run has its own memory of this size). */
+  /**
+   * Memory of each run, in 64 KiB pages (each run has its own memory of this size). Default: the
+   * initial size the module declares (512 pages for a module given compiled), and a maximum of 4096,
+   * within the module's declared limits.
+   */
   memorySetting?: MemorySetting;
   /** Only `'shared'`: the runtime needs the library's WASI for per-run stdio and descriptor isolation. */
   wasiImplementation?: 'shared';
@@ -91,6 +95,8 @@ export interface RuntimeStats extends RuntimeWorkerStats {
   /** Runs and instances that found a prepared run ready, and those that had to wait for one. */
   preparedHits: number;
   preparedMisses: number;
+  /** Memories made for runs and instances; the other runs reused one an ended run left. */
+  memoriesCreated: number;
 }
 
 /** Options of one call into an instance. */
@@ -114,7 +120,10 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   };
   const everyone = limits.maxConcurrentRuns * (1 + resolved.maxThreads) + limits.preparedRuns * (1 + resolved.poolSize);
   limits.maxWorkers = wholeNumber(maxWorkers ?? everyone, 'maxWorkers', 1 + resolved.poolSize, Number.MAX_SAFE_INTEGER);
-  const loaded = await loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig);
+  // Each run's memory starts at the module's own minimum unless set: the next run zeroes what the
+  // last one had (measured: zeroing the 512-page default took ~2.5 ms of CPU a run, a quarter of a
+  // short run's cost), and a program that needs more grows it as it would anywhere.
+  const loaded = await loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig, { initialAsDeclared: true });
   if (!loaded.hasStart && !loaded.threaded && !loaded.memory) {
     // Nothing to share and nothing to run: almost certainly the wrong file.
     throw new ModuleRequirementError('the module exports no _start and imports no memory: a runtime runs WASI commands (_start) and reactors');
@@ -131,6 +140,18 @@ let nextRuntime = 1;
  * with one, back-to-back runs often found the next still instantiating (measured: 1 hit in 5).
  */
 const DEFAULT_PREPARED_RUNS = 2;
+
+/**
+ * A memory passed on to a later run may have grown by at most this much: 64 pages (4 MiB), and at
+ * most an eighth of the room between its initial size and its maximum. So a run starts with at
+ * least seven eighths of the room a new memory gives. Memories cannot shrink, and many allocators
+ * (Zig's, Rust's) take pages by growing the memory even when the pages below are free: memories
+ * passed on unchecked grew with every run, until runs failed at the maximum (and each run's zeroing
+ * took longer). Not passing on grown memories at all would make a new memory for nearly every run
+ * of such programs, each a full collection's worth of garbage (garbage.ts).
+ */
+const SPARE_GROWTH_PAGES = 64;
+const SPARE_GROWTH_OF_ROOM = 1 / 8;
 
 interface Limits {
   maxConcurrentRuns: number;
@@ -234,6 +255,9 @@ export class Runtime {
   /** Memories of ended runs, by their maximum in pages, for the next runs (see `memoryForRun`). */
   private spareMemories = new Map<number, WasmMemory[]>();
   private spareCount = 0;
+  private memoriesCreated = 0;
+  /** Runs waiting for a worker to come back (see `awaitReturningWorkers`). */
+  private workerBackWaiters: Array<() => void> = [];
   /** The module's exported functions, which instances' calls are checked against. */
   private functions: ReadonlySet<string> | undefined;
 
@@ -249,7 +273,10 @@ export class Runtime {
       // Enough idle workers for a full load (every run at once, and the prepared ones): fewer would be
       // ended after each burst and started again for the next.
       () => (limits.maxConcurrentRuns + limits.preparedRuns) * (1 + config.poolSize),
-      () => this.topUp(),
+      () => {
+        this.topUp();
+        for (const resolve of this.workerBackWaiters.splice(0)) resolve();
+      },
     );
     this.workers.setReferenced(false);
     this.topUp();
@@ -275,6 +302,7 @@ export class Runtime {
       liveInstances: this.liveInstances,
       preparedHits: this.hits,
       preparedMisses: this.misses,
+      memoriesCreated: this.memoriesCreated,
     };
   }
 
@@ -292,6 +320,7 @@ export class Runtime {
     let program: Program | undefined;
     let disarm = () => {};
     try {
+      await this.awaitReturningWorkers();
       program = this.start(options, stdio, false);
       const running = program;
       disarm = watchLimits(options, 'the run', (error) => void running.abort(error), startedAt);
@@ -339,6 +368,7 @@ export class Runtime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const resolve of this.workerBackWaiters.splice(0)) resolve();
     for (const waiting of this.queue) waiting.fail(new RuntimeClosedError());
     this.queue = [];
     const programs = [...this.prepared, ...this.live];
@@ -400,6 +430,18 @@ export class Runtime {
     } finally {
       this.awaited--;
       this.updateReferenced();
+    }
+  }
+
+  /**
+   * A run ends without waiting for its idle pool workers to wake and say they are back (see
+   * `Program.release`): the next run, when none is prepared or being prepared, waits for them
+   * here (they prepare it as they come back) rather than start new workers, which takes tens of
+   * milliseconds. They come back or are ended within LEAVE_GRACE_MS.
+   */
+  private async awaitReturningWorkers(): Promise<void> {
+    while (!this.closed && this.prepared.length === 0 && this.workers.returning > 0) {
+      await new Promise<void>((resolve) => this.workerBackWaiters.push(resolve));
     }
   }
 
@@ -490,6 +532,7 @@ export class Runtime {
       this.spareCount--;
       return { memory: spare, reused: true };
     }
+    if (this.memoryLimits) this.memoriesCreated++;
     if (maximum === this.memoryLimits?.maximum) {
       const first = !this.firstMemoryUsed;
       this.firstMemoryUsed = true;
@@ -500,11 +543,18 @@ export class Runtime {
 
   /**
    * Called once every worker of the run that had `memory` (made with `maximum`) has ended or left
-   * it. A grown memory is kept too (it cannot shrink back, and the next run zeroes all of it): the
-   * pool's memories stay at the size the runs needed, and never past their maximum.
+   * it. A memory is kept for a later run (which zeroes it first) while it grew by at most
+   * SPARE_GROWTH; past that it is let go (garbage.ts gives it back) and a later run gets a new one.
    */
   private keepMemory(memory: WasmMemory | undefined, maximum: number | undefined): void {
-    if (!memory || !this.loaded.memoryDescriptor || this.closed) return;
+    const initial = this.memoryLimits?.initial;
+    if (!memory || initial === undefined || this.closed) return;
+    // grow(0): the memory's size now, also where this thread's view of it lags another's grow.
+    const room = (maximum ?? initial) - initial;
+    if (memory.grow(0) > initial + Math.min(SPARE_GROWTH_PAGES, Math.floor(room * SPARE_GROWTH_OF_ROOM))) {
+      this.workers.collector.dropped();
+      return;
+    }
     if (this.spareCount >= this.limits.maxConcurrentRuns + this.limits.preparedRuns) {
       // Full: a memory with the runtime's maximum (what prepared runs take) displaces another.
       const other = [...this.spareMemories].find(([max, spares]) => max !== (this.memoryLimits?.maximum ?? 0) && spares.length > 0);

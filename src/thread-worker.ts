@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ModuleRequirementError, WasiThreadsError } from './errors.js';
 import { BOOT_KEY, RUNTIME_KEY, errorInfo, type BootData, type InboxMessage, type RuntimeWorkerData, type ThreadRole, type WorkerMessage } from './protocol.js';
+import { WorkerCollector } from './garbage.js';
 import { InboxReader } from './inbox.js';
 import { clearMemory } from './memory-clear.js';
 import { PAGE_BYTES, bufferCovering } from './memory-growth.js';
@@ -102,21 +103,25 @@ export async function initWasiWorker(configFunc?: WorkerConfigFunction): Promise
  * programs it holds nothing of the last one, and it waits for the next in its event loop, not
  * blocked, so that the tasks V8 and Node post to this thread (finalizers among them) get to run.
  */
-async function serveRuntime({ inbox, outbox }: RuntimeWorkerData): Promise<void> {
+async function serveRuntime({ inbox, outbox, collectEpoch }: RuntimeWorkerData): Promise<void> {
   const reader = new InboxReader(inbox);
   const next = (accept: (message: InboxMessage) => boolean) => reader.next(accept);
+  const collector = new WorkerCollector(collectEpoch);
   const nextBoot = async (): Promise<BootData> => {
     // One turn of the event loop at least, even when the next boot is already there.
     await new Promise((resolve) => setImmediate(resolve));
-    return ((await reader.nextAsync((m) => m.type === 'boot')) as Extract<InboxMessage, { type: 'boot' }>).boot;
+    for (;;) {
+      const message = await reader.nextAsync((m) => m.type === 'boot' || m.type === 'collect');
+      if (message.type === 'boot') return message.boot;
+      collector.fullIfAsked();
+    }
   };
   const link: WorkerLink = { post: (message) => outbox.postMessage(message), next };
-  const collect = garbageCollector();
   let after = 0;
   for (;;) {
     link.post({ type: 'free', after });
     // After saying so: the program's end need not wait for it.
-    if (after !== 0) collect();
+    if (after !== 0) collector.afterProgram();
     const boot = await nextBoot();
     after = boot.run;
     serveProgram(boot, link);
@@ -132,20 +137,6 @@ function serveProgram(boot: BootData, link: WorkerLink): void {
   } catch (error) {
     link.post({ type: 'fatal', error: errorInfo(error) });
   }
-}
-
-/**
- * V8's `gc()` for this isolate: the runtime starts its workers with V8's expose-gc flag set (see
- * `exposeGc` in runtime-workers.ts).
- */
-const MAJOR_GC_EVERY = 32;
-
-function garbageCollector(): () => void {
-  const gc = (globalThis as { gc?: (options?: { type?: 'major' | 'minor' }) => void }).gc;
-  if (!gc) return () => undefined;
-  // A scavenge after every program (a fraction of a millisecond), a full collection now and then.
-  let programs = 0;
-  return () => gc({ type: ++programs % MAJOR_GC_EVERY === 0 ? 'major' : 'minor' });
 }
 
 function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: WorkerLink): void {

@@ -35,6 +35,8 @@ export interface WorkerHost {
   readonly reusesWorkers: boolean;
   /** A worker booted for `boot`, or undefined when the host is at its cap on workers. Throws a typed error when Node refuses. */
   start(boot: BootData, events: WorkerEvents): WorkerHandle | undefined;
+  /** Whether no worker is free now but some are on their way back: one will be free in a moment. */
+  workersComingBack?(): boolean;
 }
 
 /** Writes all of `chunk` to `fd`, also when another part of the process made it non-blocking. */
