@@ -161,12 +161,138 @@ export class SharedControl {
     return this.words.buffer as SharedArrayBuffer;
   }
 
+  /** Reads a word (stats, diagnostics, tests). Every change to a word is one of the named operations below. */
   load(word: number): number {
     return Atomics.load(this.words, word);
   }
 
-  add(word: number, delta: number): number {
+  private add(word: number, delta: number): number {
     return Atomics.add(this.words, word, delta);
+  }
+
+  /** The program's counters, for its stats. */
+  counters(): { warmSpawns: number; coldSpawns: number; failedSpawns: number; peakLiveThreads: number; liveThreads: number; spinHits: number; spinMs: number } {
+    return {
+      warmSpawns: this.load(Header.WarmSpawns),
+      coldSpawns: this.load(Header.ColdSpawns),
+      failedSpawns: this.load(Header.FailedSpawns),
+      peakLiveThreads: this.load(Header.PeakLiveThreads),
+      liveThreads: this.load(Header.LiveThreads),
+      spinHits: this.load(Header.SpinHits),
+      spinMs: this.load(Header.SpinMicros) / 1000,
+    };
+  }
+
+  // --- A spawn, step by step (spawn.ts) ---
+
+  /**
+   * A spawn's first step: counts one more live thread, if the program runs and is below its limit
+   * (waiting up to `graceMs` for a thread at the limit to be counted out). Returns the live count,
+   * or 0 when the spawn must fail (counted as failed).
+   */
+  admitThread(graceMs: number): number {
+    const live = this.running() ? this.incrementBelowWithin(Header.LiveThreads, this.load(Header.MaxThreads), graceMs) : 0;
+    if (live === 0) this.add(Header.FailedSpawns, 1);
+    else this.raiseTo(Header.PeakLiveThreads, live);
+    return live;
+  }
+
+  /** A spawn admitted by `admitThread` failed after all: the thread is not live. */
+  spawnFailed(): void {
+    this.add(Header.LiveThreads, -1);
+    this.add(Header.FailedSpawns, 1);
+  }
+
+  /** A spawn handed its thread to an idle pool worker: the pool is one place short (the coordinator may refill it). */
+  warmSpawned(): void {
+    this.add(Header.PoolReserved, -1);
+    this.add(Header.WarmSpawns, 1);
+    this.reportClaim();
+  }
+
+  /** A spawn's thread got a worker of its own. */
+  coldSpawned(): void {
+    this.add(Header.ColdSpawns, 1);
+  }
+
+  /** Whether a worker is sure to be pushed on the idle stack soon: a thread on its way back, a pool worker starting. */
+  workerComing(): boolean {
+    return this.load(Header.Returning) > 0 || this.poolWorkersComing();
+  }
+
+  /** Whether pool workers are starting (or were asked for) and not yet on the stack. */
+  poolWorkersComing(): boolean {
+    return this.load(Header.PoolStarting) > 0;
+  }
+
+  // --- The pool's places (coordinator; a returning worker takes its place back) ---
+
+  /** Pool places taken: workers on the stack and workers on their way onto it. */
+  poolReserved(): number {
+    return this.load(Header.PoolReserved);
+  }
+
+  /** Takes (`count` > 0) or gives back (`count` < 0) pool places. */
+  reservePool(count: number): void {
+    this.add(Header.PoolReserved, count);
+  }
+
+  /** Takes one pool place if fewer than `poolSize` are taken; whether it did. */
+  reservePoolPlaceBelow(poolSize: number): boolean {
+    return this.incrementBelow(Header.PoolReserved, poolSize) > 0;
+  }
+
+  // --- What the coordinator watches ---
+
+  /** Whether the program's threads (its main thread counted) hold every CPU and no spawn waits for a worker. */
+  threadsHoldEveryCpu(): boolean {
+    return this.load(Header.LiveThreads) + 1 >= this.load(Header.Cores) && this.load(Header.IdleWaiters) === 0;
+  }
+
+  liveThreads(): number {
+    return this.load(Header.LiveThreads);
+  }
+
+  /** Spawns so far, warm and cold. */
+  spawnsSoFar(): number {
+    return this.load(Header.WarmSpawns) + this.load(Header.ColdSpawns);
+  }
+
+  /** Times a worker whose thread returned went back on the stack (see `Header.Returns`). */
+  returnsSoFar(): number {
+    return this.load(Header.Returns);
+  }
+
+  /** The current value of `Header.Events`, to wait on with `waitForEvents`. */
+  events(): number {
+    return this.load(Header.Events);
+  }
+
+  /** Whether the coordinator's claim watch was consumed by a claim (or never set). */
+  claimWatchTaken(): boolean {
+    return this.load(Header.ClaimWatch) === 0;
+  }
+
+  /** Whether the worker of `slot` runs a thread now. */
+  slotRunning(slot: number): boolean {
+    return this.load(this.slotState(slot)) === SlotState.Running;
+  }
+
+  // --- A worker whose thread returned (thread-worker.ts) ---
+
+  /** Its slot goes back on the stack, its pool place taken again; the coordinator sees demand met. */
+  rejoinPool(slot: number): void {
+    this.add(Header.PoolReserved, 1);
+    this.releaseSlot(slot);
+    this.add(Header.Returns, 1);
+  }
+
+  /**
+   * A thread is gone: counts it out of the live threads (waking a spawn waiting at the limit), and
+   * signals the coordinator if it was the last and the coordinator watches for that.
+   */
+  countThreadOut(): void {
+    if (this.decrementAndNotify(Header.LiveThreads) === 1 && this.load(Header.LastThreadWatch) === 1) this.signalCoordinator();
   }
 
   /** Increments `word` only if it is below `limit`; returns the new value, or 0 when it did not. */

@@ -20,7 +20,7 @@ import type { WasmMemory } from './wasm-types.js';
 import type { ResolvedConfig } from './options.js';
 import type { BootData, ErrorInfo, InboxMessage, RunConfig, ThreadRole, WorkerMessage } from './protocol.js';
 import { answerReply, type ReplyCell } from './reply-cell.js';
-import { Header, SharedControl, SlotState } from './control.js';
+import { SharedControl } from './control.js';
 import { EAGAIN } from './spawn.js';
 import {
   closeProgramWasi,
@@ -221,7 +221,7 @@ export class Program {
     // for that anyway, and starting them sooner only takes CPU from the main thread's start. They
     // are counted as starting from now, so an early spawn waits for them rather than ask for more.
     this.control.poolWorkersStarting(this.config.poolSize);
-    this.control.add(Header.PoolReserved, this.config.poolSize);
+    this.control.reservePool(this.config.poolSize);
     if (this.config.poolSize === 0) this.markPoolReady();
     this.watchEvents();
     this.trimTimer = setInterval(() => this.trimIdle(), TRIM_IDLE_MS);
@@ -308,17 +308,8 @@ export class Program {
   }
 
   stats(): ProgramStats {
-    const { control } = this;
-    return {
-      warmSpawns: control.load(Header.WarmSpawns),
-      coldSpawns: control.load(Header.ColdSpawns),
-      failedSpawns: control.load(Header.FailedSpawns),
-      peakLiveThreads: control.load(Header.PeakLiveThreads),
-      liveThreads: control.load(Header.LiveThreads),
-      workersCreated: this.workersCreated,
-      spinHits: control.load(Header.SpinHits),
-      spinMs: control.load(Header.SpinMicros) / 1000,
-    };
+    const { warmSpawns, coldSpawns, failedSpawns, peakLiveThreads, liveThreads, spinHits, spinMs } = this.control.counters();
+    return { warmSpawns, coldSpawns, failedSpawns, peakLiveThreads, liveThreads, workersCreated: this.workersCreated, spinHits, spinMs };
   }
 
   /** Ends every worker now; `exited` rejects with ProgramDestroyedError unless the program had ended. */
@@ -333,11 +324,11 @@ export class Program {
 
   /** Starts pool workers until the pool's places are all taken (returning workers take them too). */
   private fillPool(): void {
-    while (!this.outcome && this.freeSlots.length > 0 && this.control.incrementBelow(Header.PoolReserved, this.config.poolSize) > 0) {
+    while (!this.outcome && this.freeSlots.length > 0 && this.control.reservePoolPlaceBelow(this.config.poolSize)) {
       this.control.poolWorkersStarting(1);
       if (this.startPoolWorker(false)) continue;
       // The runtime is at its cap on workers: the pool stays short.
-      this.control.add(Header.PoolReserved, -1);
+      this.control.reservePool(-1);
       break;
     }
   }
@@ -362,7 +353,7 @@ export class Program {
       // The runtime is at its cap on workers: the pool stays short; spawns stop waiting for it.
       const missing = this.initialPoolToStart + 1;
       this.control.poolWorkersFailed(this.initialPoolToStart);
-      this.control.add(Header.PoolReserved, -missing);
+      this.control.reservePool(-missing);
       this.initialPoolToStart = 0;
       this.initialPoolPending -= missing;
       if (this.initialPoolPending === 0) this.markPoolReady();
@@ -377,7 +368,7 @@ export class Program {
    * The wasm main thread is counted busy too (it may be blocked in a join; it may not).
    */
   private cpusTaken(): boolean {
-    return this.control.load(Header.LiveThreads) + 1 >= CORES && this.control.load(Header.IdleWaiters) === 0;
+    return this.control.threadsHoldEveryCpu();
   }
 
   /** Looks again in DEFERRED_POOL_MS (and at the next event: a spawn that waits says so). */
@@ -395,8 +386,8 @@ export class Program {
    */
   private serveWorkerRequests(): void {
     for (let n = this.control.takeWorkerRequests(); n > 0; n--) {
-      this.control.add(Header.PoolReserved, 1);
-      if (!this.startPoolWorker(false)) this.control.add(Header.PoolReserved, -1);
+      this.control.reservePool(1);
+      if (!this.startPoolWorker(false)) this.control.reservePool(-1);
     }
   }
 
@@ -498,7 +489,7 @@ export class Program {
     const { control } = this;
     let who: string;
     if (info.role === 'main') who = 'the wasm main thread';
-    else if (control.load(control.slotState(info.slot)) === SlotState.Running) who = `wasm thread ${control.assignedTid(info.slot)}`;
+    else if (control.slotRunning(info.slot)) who = `wasm thread ${control.assignedTid(info.slot)}`;
     else who = `an idle pool worker (slot ${info.slot})`;
     return `${who} of "${this.namespace}"`;
   }
@@ -612,7 +603,7 @@ export class Program {
   /** Follows `Header.Events` without blocking: workers bump it on claims and when the last thread returns. */
   private watchEvents(): void {
     if (this.outcome) return;
-    const seen = this.control.load(Header.Events);
+    const seen = this.control.events();
     this.checkEvents();
     const wait = this.control.waitForEvents(seen);
     if (wait.async) void wait.value.then(() => this.watchEvents());
@@ -628,13 +619,13 @@ export class Program {
       this.poolTimer = undefined;
       this.startInitialPool();
     }
-    if (this.mainExitCode !== undefined && this.control.load(Header.LiveThreads) === 0) {
+    if (this.mainExitCode !== undefined && this.control.liveThreads() === 0) {
       void this.finish({ code: this.mainExitCode });
       return;
     }
     // A claim consumed the watch: look again in a moment (which re-arms it), never per claim.
     if (this.refillTimer !== undefined || this.initialPoolPending > 0) return;
-    if (this.control.load(Header.ClaimWatch) === 0) this.scheduleRefill();
+    if (this.control.claimWatchTaken()) this.scheduleRefill();
   }
 
   /** Asks the next claim to signal; claims in between go unreported (see `Header.ClaimWatch`). */
@@ -645,17 +636,17 @@ export class Program {
   }
 
   private poolShort(): boolean {
-    return this.control.load(Header.PoolReserved) < this.config.poolSize;
+    return this.control.poolReserved() < this.config.poolSize;
   }
 
   private scheduleRefill(): void {
-    const returns = this.control.load(Header.Returns);
+    const returns = this.control.returnsSoFar();
     this.refillTimer = setTimeout(() => {
       this.refillTimer = undefined;
       if (this.outcome) return;
       if (!this.poolShort()) this.watchClaims();
       else if (this.cpusTaken()) this.scheduleRefill();
-      else if (this.control.load(Header.Returns) === returns) {
+      else if (this.control.returnsSoFar() === returns) {
         this.fillPool();
         this.watchClaims();
       } else {
@@ -671,15 +662,15 @@ export class Program {
    */
   private trimIdle(): void {
     if (this.outcome) return;
-    const spawns = this.control.load(Header.WarmSpawns) + this.control.load(Header.ColdSpawns);
+    const spawns = this.control.spawnsSoFar();
     const quiet = spawns === this.spawnsAtTrim;
     this.spawnsAtTrim = spawns;
     if (!quiet) return;
-    while (this.control.load(Header.PoolReserved) > this.config.poolSize) {
+    while (this.control.poolReserved() > this.config.poolSize) {
       const slot = this.control.claimIdleSlot();
       if (slot < 0) break;
       this.control.recall(slot);
-      this.control.add(Header.PoolReserved, -1);
+      this.control.reservePool(-1);
       this.releaseWorker(
         slot,
         [...this.workers].find(([, info]) => info.role === 'thread' && info.slot === slot),

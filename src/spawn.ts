@@ -3,7 +3,7 @@
  * threads), so the warm path touches only the shared control block: no postMessage, no promise.
  */
 import { awaitReply, createReplyCell, type ReplyCell } from './reply-cell.js';
-import { Header, ProgramState, type SharedControl } from './control.js';
+import type { SharedControl } from './control.js';
 
 /** wasi-libc turns any negative result into EAGAIN; this is its errno value. */
 export const EAGAIN = 6;
@@ -38,35 +38,23 @@ export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn, 
   return function threadSpawn(startArg: number): number {
     // At the limit: a thread the caller just joined has returned from its wasm but is counted until
     // its worker is back, a moment later. Wait for that (briefly) rather than refuse the spawn.
-    const live =
-      control.load(Header.State) === ProgramState.Running ? control.incrementBelowWithin(Header.LiveThreads, control.load(Header.MaxThreads), LIMIT_GRACE_MS) : 0;
-    if (live === 0) {
-      control.add(Header.FailedSpawns, 1);
-      return -EAGAIN;
-    }
-    control.raiseTo(Header.PeakLiveThreads, live);
+    const live = control.admitThread(LIMIT_GRACE_MS);
+    if (live === 0) return -EAGAIN;
     const tid = control.nextTid();
     let slot = control.claimIdleSlot();
     if (slot < 0 && pooled) slot = awaitIdleSlot(control, live);
     if (slot >= 0) {
       if (!control.assign(slot, tid, startArg, memoryPages())) {
         // Recalled: the program is ending.
-        control.add(Header.LiveThreads, -1);
-        control.add(Header.FailedSpawns, 1);
+        control.spawnFailed();
         return -EAGAIN;
       }
-      control.add(Header.PoolReserved, -1);
-      control.add(Header.WarmSpawns, 1);
-      control.reportClaim(); // the pool shrank: let the coordinator decide on a refill
+      control.warmSpawned();
       return tid;
     }
     const result = coldSpawn(tid, startArg);
-    if (result < 0) {
-      control.add(Header.LiveThreads, -1);
-      control.add(Header.FailedSpawns, 1);
-    } else {
-      control.add(Header.ColdSpawns, 1);
-    }
+    if (result < 0) control.spawnFailed();
+    else control.coldSpawned();
     return result;
   };
 }
@@ -79,10 +67,10 @@ export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn, 
  * ending, or the runtime could not start a worker): the spawn then goes the cold way.
  */
 function awaitIdleSlot(control: SharedControl, live: number): number {
-  const coming = () => control.load(Header.Returning) > 0 || control.load(Header.PoolStarting) > 0;
+  const coming = () => control.workerComing();
   // Announced while pool workers are to come: a pool start the coordinator put off (the program's
   // threads held every CPU) goes on now that a spawn waits for it.
-  const announce = control.load(Header.PoolStarting) > 0;
+  const announce = control.poolWorkersComing();
   let slot = control.claimIdleSlotWithin(COMING_WAIT_MS, (elapsedMs) => coming() || (live > 1 && elapsedMs < RETURN_GRACE_MS), announce);
   if (slot >= 0 || !control.running()) return slot;
   control.requestWorker();

@@ -11,7 +11,7 @@ import { InboxReader } from './inbox.js';
 import { clearMemory } from './memory-clear.js';
 import { PAGE_BYTES, bufferCovering } from './memory-growth.js';
 import { answerReply } from './reply-cell.js';
-import { Header, SharedControl, SpinPolicy, layoutFor } from './control.js';
+import { SharedControl, SpinPolicy, layoutFor } from './control.js';
 import { coldSpawnVia, createThreadSpawn } from './spawn.js';
 import { ProcExit, bindMemory, createSharedWasi, createWasi, wasiImports, type WasiLike } from './wasi-glue.js';
 import type { SharedWasi } from './wasi/preview1.js';
@@ -294,20 +294,13 @@ function runPooledThreads(
     if (boot.poolSize === 0) {
       // No pool at all: every thread gets a worker of its own (poolSize 0 is how to measure cold spawns).
       control.threadReturned();
-      countOut(control);
+      control.countThreadOut();
       link.post({ type: 'retire', slot: boot.slot });
       return leave(link);
     }
-    control.add(Header.PoolReserved, 1);
-    control.releaseSlot(boot.slot);
-    control.add(Header.Returns, 1);
+    control.rejoinPool(boot.slot);
     control.threadReturned();
     // Counted down only after the slot is back, so a spawn that passed the limit finds a worker.
-    countOut(control);
+    control.countThreadOut();
   }
-}
-
-/** A thread is gone: counts it out of the live threads, and tells the coordinator if it waits for the last one. */
-function countOut(control: SharedControl): void {
-  if (control.decrementAndNotify(Header.LiveThreads) === 1 && control.load(Header.LastThreadWatch) === 1) control.signalCoordinator();
 }
