@@ -330,7 +330,7 @@ function targets(r: ServerReport): Array<[string, string, boolean]> {
     ['call() round trip median <= 50 µs', `${c.roundTripUs.median.toFixed(1)} µs`, c.roundTripUs.median <= 50],
     ...(['steady', 'growing'] as const).map((kind): [string, string, boolean] => [
       `RSS after ${m[kind].late} runs within 10% of after ${m[kind].early} (${kind === 'steady' ? 'first_instruction' : 'primes, growing its memory'})`,
-      `+${(growth(m[kind]) * 100).toFixed(1)}%`,
+      `${growth(m[kind]) >= 0 ? '+' : ''}${(growth(m[kind]) * 100).toFixed(1)}%`,
       growth(m[kind]) <= 0.1,
     ]),
   ];
