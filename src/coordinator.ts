@@ -340,8 +340,7 @@ export class Program {
    */
   private startInitialPool(): void {
     if (this.initialPoolToStart === 0 || this.outcome) return;
-    // A runtime's worker on its way back will do, in a moment: a new one takes tens of milliseconds.
-    if (this.cpusTaken() || this.host.workersComingBack?.()) {
+    if (this.poolStartsWait()) {
       this.deferPoolStart();
       return;
     }
@@ -362,13 +361,16 @@ export class Program {
   }
 
   /**
-   * Whether the program's threads hold every CPU and no spawn waits for a worker: booting one now
-   * (tens of milliseconds of CPU) would only slow them. Measured on 2 cores: primes on 2 threads
-   * took 0.78 s with poolSize 2 and 1.13 s with poolSize 8 while the pool booted beside them.
-   * The wasm main thread is counted busy too (it may be blocked in a join; it may not).
+   * Whether pool workers that no spawn waits for (the initial pool, refills) should start later:
+   * - while the program's threads hold every CPU and no spawn waits for a worker: booting one now
+   *   (tens of milliseconds of CPU) would only slow them. Measured on 2 cores: primes on 2 threads
+   *   took 0.78 s with poolSize 2 and 1.13 s with poolSize 8 while the pool booted beside them.
+   *   The wasm main thread is counted busy too (it may be blocked in a join; it may not).
+   * - while no runtime worker is free but some are on their way back: one will do in a moment,
+   *   where a new one takes tens of milliseconds to start.
    */
-  private cpusTaken(): boolean {
-    return this.control.threadsHoldEveryCpu();
+  private poolStartsWait(): boolean {
+    return this.control.threadsHoldEveryCpu() || this.host.workersComingBack?.() === true;
   }
 
   /** Looks again in DEFERRED_POOL_MS (and at the next event: a spawn that waits says so). */
@@ -614,7 +616,7 @@ export class Program {
     if (this.outcome) return;
     this.serveWorkerRequests();
     // A spawn that waits for a pool worker signals: a put-off pool start goes on now.
-    if (this.poolTimer !== undefined && !this.cpusTaken()) {
+    if (this.poolTimer !== undefined && !this.poolStartsWait()) {
       clearTimeout(this.poolTimer);
       this.poolTimer = undefined;
       this.startInitialPool();
@@ -645,7 +647,7 @@ export class Program {
       this.refillTimer = undefined;
       if (this.outcome) return;
       if (!this.poolShort()) this.watchClaims();
-      else if (this.cpusTaken()) this.scheduleRefill();
+      else if (this.poolStartsWait()) this.scheduleRefill();
       else if (this.control.returnsSoFar() === returns) {
         this.fillPool();
         this.watchClaims();
