@@ -103,6 +103,10 @@ export async function spawnBenchmarks(quick: boolean): Promise<SpawnReport> {
   const peerSpawns = quick ? 3 : 10;
   const threads = quick ? 5000 : 20_000;
   const burstN = 100;
+  // How long a program waits for its pool to come up before it measures (a program does not wait
+  // for its pool): a big pool, and the idle pools. Shorter in quick mode, whose figures are not published.
+  const bigPoolWaitMs = quick ? 1000 : 4000;
+  const idleSettleMs = quick ? 1500 : 4000;
   const placed = { same: { warm: new Series(), floor: new Series(), ratio: [] as number[], spin: [] as number[], hits: [] as number[] }, other: { warm: new Series(), floor: new Series(), ratio: [] as number[], spin: [] as number[], hits: [] as number[] } };
   const poolSizes = [1, 4, 16, 64];
   const spawners = [1, 2, 4, 8];
@@ -133,7 +137,7 @@ export async function spawnBenchmarks(quick: boolean): Promise<SpawnReport> {
       }
       const plain = await host({ poolSize: 4, args: ['latency', String(n), '300'] });
       unpinned.add(plain.latency!);
-      for (const poolSize of poolSizes) byPool.get(poolSize)!.add((await host({ poolSize, maxThreads: 64, args: ['latency', String(n), poolSize >= 16 ? '4000' : '300'] })).latency!);
+      for (const poolSize of poolSizes) byPool.get(poolSize)!.add((await host({ poolSize, maxThreads: 64, args: ['latency', String(n), String(poolSize >= 16 ? bigPoolWaitMs : 300)] })).latency!);
       for (const count of spawners) bySpawners.get(count)!.add((await host({ poolSize: 4, args: ['spawners', String(count), String(Math.ceil(n / count)), '300'] })).spawners!);
       cold.add((await host({ poolSize: 0, args: ['latency', String(coldSpawns), '0'] })).latency!);
       const b = await host({ poolSize: 4, args: ['burst', String(burstN), '300'] });
@@ -154,8 +158,8 @@ export async function spawnBenchmarks(quick: boolean): Promise<SpawnReport> {
   }
   log('spawn: idle CPU of a parked pool');
   const idleMs = quick ? 1000 : 5000;
-  const idle0 = await host({ poolSize: 0, args: ['idle', String(idleMs + 4000)], idleCpuMs: idleMs });
-  const idle8 = await host({ poolSize: 8, args: ['idle', String(idleMs + 4000)], idleCpuMs: idleMs });
+  const idle0 = await host({ poolSize: 0, args: ['idle', String(idleMs + idleSettleMs)], idleCpuMs: idleMs });
+  const idle8 = await host({ poolSize: 8, args: ['idle', String(idleMs + idleSettleMs)], idleCpuMs: idleMs });
   const placedFigures = (p: (typeof placed)['same']) => ({
     warmUs: p.warm.figure(),
     floorUs: p.floor.figure(),
