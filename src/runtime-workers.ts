@@ -30,12 +30,13 @@ const LEAVE_GRACE_MS = 500;
 
 /**
  * A worker that has served this many programs is ended when it comes back, and a new one takes its
- * place when one is needed. Measured: a worker isolate that runs program after program grows the
- * process's RSS by ~4-8 KB a program even after its garbage is collected (native memory that only
- * ending the isolate gives back); ending it every few hundred programs keeps RSS flat at ~0.1 ms of
- * worker start-up a program.
+ * place when one is needed: a bound on what any isolate may accumulate. It was 400, for RSS that
+ * grew ~4-8 KB a program in a worker that was never fully collected (on Node 20 its "major"
+ * collections were not: see garbage.ts). With full collections, 10,000 runs (poolSize 0) gave the
+ * same RSS whether workers were replaced every 400 programs or never (Node 20: 131 MB both; Node
+ * 24: 218 and 204 MB), so they now serve longer and the runtime starts fewer (~50 ms of CPU each).
  */
-const PROGRAMS_PER_WORKER = 400;
+const PROGRAMS_PER_WORKER = 5000;
 
 export interface RuntimeWorkerStats {
   /** Workers started by the runtime since it was created. */

@@ -305,7 +305,7 @@ describe('a runtime in a long-lived process', () => {
     expect(last.rss).toBeLessThan(first.rss * 1.5);
     expect(last.fds).toBe(first.fds);
     expect(last.virtual).toBeLessThan(first.virtual * 1.1);
-    // Workers are replaced every few hundred programs, but never more are alive than the idle cap allows.
+    // Workers are replaced every few thousand programs, but never more are alive than the idle cap allows.
     expect(last.stats.liveWorkers).toBeLessThanOrEqual(4 * 1);
   }, 320_000);
 
