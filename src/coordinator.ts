@@ -73,11 +73,8 @@ const COLD_SLOT_WAIT_MS = 50;
  */
 const TRIM_IDLE_MS = 1000;
 
-/** CPUs of the machine. */
-const CORES = availableParallelism();
-
 /** Initial pool workers booting at once: all CPUs but the one the wasm main thread needs. */
-const INITIAL_POOL_CONCURRENCY = Math.max(1, CORES - 1);
+const INITIAL_POOL_CONCURRENCY = Math.max(1, availableParallelism() - 1);
 
 /** How often a pool start put off while the program's threads hold every CPU looks again. */
 const DEFERRED_POOL_MS = 10;

@@ -275,7 +275,7 @@ export class Runtime {
       () => (limits.maxConcurrentRuns + limits.preparedRuns) * (1 + config.poolSize),
       () => {
         this.topUp();
-        for (const resolve of this.workerBackWaiters.splice(0)) resolve();
+        this.wakeWorkerBackWaiters();
       },
     );
     this.workers.setReferenced(false);
@@ -368,7 +368,7 @@ export class Runtime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const resolve of this.workerBackWaiters.splice(0)) resolve();
+    this.wakeWorkerBackWaiters();
     for (const waiting of this.queue) waiting.fail(new RuntimeClosedError());
     this.queue = [];
     const programs = [...this.prepared, ...this.live];
@@ -443,6 +443,11 @@ export class Runtime {
     while (!this.closed && this.prepared.length === 0 && this.workers.returning > 0) {
       await new Promise<void>((resolve) => this.workerBackWaiters.push(resolve));
     }
+  }
+
+  /** A worker came back (or the runtime closed): the runs in `awaitReturningWorkers` look again. */
+  private wakeWorkerBackWaiters(): void {
+    for (const resolve of this.workerBackWaiters.splice(0)) resolve();
   }
 
   /** Takes a prepared run (or prepares one now) and lets it go with this run's config and stdio. */
