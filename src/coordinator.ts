@@ -420,6 +420,7 @@ export class Program {
       runConfig: this.prepared ? this.started?.config : { args: config.wasiOptions.args, env: config.wasiOptions.env, preopens: this.wasi?.preopens ?? [] },
       awaitGo: this.prepared && role === 'main',
       clearMemory: this.clearMemory && role === 'main',
+      memoryAddress: program.memoryAddress,
       initMethod: config.initMethod,
       poolSize: config.poolSize,
       maxThreads: config.maxThreads,

@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError, ModuleRequirementError, WasmLoadError } from './errors.js';
 import { DEFAULTS, LIMITS, type MemorySetting, type WasiMainConfig } from './options.js';
+import { createLocatedMemory } from './memory-clear.js';
 import { readMemoryImport, type MemoryImport } from './wasm-binary.js';
 import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from './wasm-types.js';
 
@@ -17,6 +18,8 @@ export interface LoadedProgram {
   memoryImport?: { module: string; name: string };
   /** The memory every thread shares; absent for a single-threaded module that has no shared memory import. */
   memory?: WasmMemory;
+  /** Where `memory`'s bytes are in this process, when known (see memory-clear.ts): a runtime's memories only. */
+  memoryAddress?: number;
   /** Limits for a non-shared imported memory, which the main thread's worker creates itself. */
   privateMemory?: WasmMemoryDescriptor;
   /** Limits of `memory`, for another program of the same module (a runtime's next run). */
@@ -25,12 +28,13 @@ export interface LoadedProgram {
   hasInitialize: boolean;
 }
 
-/** The same module with a new memory of its own: the next run of a runtime. */
+/** The same module with a new memory of its own (located: see memory-clear.ts): the next run of a runtime. */
 export function withFreshMemory(loaded: LoadedProgram, maximum?: number): LoadedProgram {
   if (!loaded.memoryDescriptor) return loaded;
-  const descriptor = { ...(loaded.memoryDescriptor as WebAssembly.MemoryDescriptor), shared: true };
+  const descriptor = { ...loaded.memoryDescriptor };
   if (maximum !== undefined) descriptor.maximum = maximum;
-  return { ...loaded, memory: new WebAssembly.Memory(descriptor) };
+  const { memory, address } = createLocatedMemory(descriptor);
+  return { ...loaded, memory, memoryAddress: address };
 }
 
 const PAGES_LIMIT = 65536;
@@ -111,9 +115,10 @@ function chooseMemory(declared: MemoryImport | undefined, setting: MemorySetting
 /**
  * Reads, compiles and checks the program against the wasi-threads requirements. With
  * `initialAsDeclared`, a memory whose initial size is not set starts at the module's own minimum
- * (what a new instance gets in any engine) rather than at `DEFAULTS.memory.initial`.
+ * (what a new instance gets in any engine) rather than at `DEFAULTS.memory.initial`. With
+ * `locateMemory` (a runtime's), the memory is located (see memory-clear.ts) for cheaper clears.
  */
-export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = false } = {}): Promise<LoadedProgram> {
+export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = false, locateMemory = false } = {}): Promise<LoadedProgram> {
   let module: WebAssembly.Module;
   let bytes: Uint8Array | undefined;
   if (config.wasmModule) {
@@ -156,5 +161,6 @@ export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = 
   const descriptor = chooseMemory(declared, config.memorySetting, initialAsDeclared);
   const memoryImport = { module: memoryEntry.module, name: memoryEntry.name };
   if (declared && !declared.shared) return { module, threaded, hasStart, hasInitialize, memoryImport, privateMemory: descriptor };
-  return { module, threaded, hasStart, hasInitialize, memoryImport, memory: new WebAssembly.Memory({ ...descriptor, shared: true }), memoryDescriptor: descriptor };
+  const { memory, address } = locateMemory ? createLocatedMemory(descriptor) : { memory: new WebAssembly.Memory({ ...descriptor, shared: true }), address: undefined };
+  return { module, threaded, hasStart, hasInitialize, memoryImport, memory, memoryAddress: address, memoryDescriptor: descriptor };
 }

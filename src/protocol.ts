@@ -46,6 +46,8 @@ export interface BootData {
   awaitGo: boolean;
   /** The main thread zeroes the memory (an earlier run's) before it is instantiated; no other thread touches it before. */
   clearMemory: boolean;
+  /** Where the memory's bytes are in this process, when known: the clear zeroes only pages ever written (memory-clear.ts). */
+  memoryAddress?: number;
   initMethod: string;
   poolSize: number;
   maxThreads: number;

@@ -12,6 +12,7 @@ import type { Writable } from 'node:stream';
 import { Program, type ProgramStart, type ProgramStats } from './coordinator.js';
 import { InvalidOptionError, ModuleRequirementError, RunAbortedError, RunTimeoutError, RuntimeClosedError, type WasiThreadsError } from './errors.js';
 import { loadProgram, withFreshMemory, type LoadedProgram } from './module-loader.js';
+import type { LocatedMemory } from './memory-clear.js';
 import { LIMITS, checkStdioFd, checkWasiStrings, resolveConfig, wholeNumber, type MemorySetting, type ResolvedConfig, type WasiMainConfig, type WasmSource, type WorkerOptions } from './options.js';
 import { LIBRARY_WORKER } from './thread-worker.js';
 import { RuntimeWorkers, type RuntimeWorkerStats } from './runtime-workers.js';
@@ -123,7 +124,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   // Each run's memory starts at the module's own minimum unless set: the next run zeroes what the
   // last one had (measured: zeroing the 512-page default took ~2.5 ms of CPU a run, a quarter of a
   // short run's cost), and a program that needs more grows it as it would anywhere.
-  const loaded = await loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig, { initialAsDeclared: true });
+  const loaded = await loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig, { initialAsDeclared: true, locateMemory: true });
   if (!loaded.hasStart && !loaded.threaded && !loaded.memory) {
     // Nothing to share and nothing to run: almost certainly the wrong file.
     throw new ModuleRequirementError('the module exports no _start and imports no memory: a runtime runs WASI commands (_start) and reactors');
@@ -253,7 +254,7 @@ export class Runtime {
   private broken: Error | undefined;
   private firstMemoryUsed = false;
   /** Memories of ended runs, by their maximum in pages, for the next runs (see `memoryForRun`). */
-  private spareMemories = new Map<number, WasmMemory[]>();
+  private spareMemories = new Map<number, LocatedMemory[]>();
   private spareCount = 0;
   private memoriesCreated = 0;
   /** Runs waiting for a worker to come back (see `awaitReturningWorkers`). */
@@ -505,8 +506,8 @@ export class Runtime {
 
   private prepare(maximum = this.memoryLimits?.maximum): Program {
     const run = this.nextRun++;
-    const { memory, reused } = this.memoryForRun(maximum);
-    const program = new Program({ ...this.config, namespace: `${this.config.namespace}_run${run}` }, { ...this.loaded, memory }, {
+    const { memory, address, reused } = this.memoryForRun(maximum);
+    const program = new Program({ ...this.config, namespace: `${this.config.namespace}_run${run}` }, { ...this.loaded, memory, memoryAddress: address }, {
       host: this.workers,
       run,
       prepared: true,
@@ -520,7 +521,7 @@ export class Runtime {
         this.prepared.splice(index, 1);
         if (!this.closed) this.broken = error;
       })
-      .finally(() => this.keepMemory(memory, maximum));
+      .finally(() => memory && this.keepMemory({ memory, address }, maximum));
     return program;
   }
 
@@ -531,19 +532,22 @@ export class Runtime {
    * given back while the runtime's workers lived, though no JS heap held the memory any more
    * (measured; the native holder was not found).
    */
-  private memoryForRun(maximum: number | undefined): { memory: WasmMemory | undefined; reused: boolean } {
+  private memoryForRun(maximum: number | undefined): { memory: WasmMemory | undefined; address?: number; reused: boolean } {
     const spare = this.spareMemories.get(maximum ?? 0)?.pop();
     if (spare) {
       this.spareCount--;
-      return { memory: spare, reused: true };
+      return { ...spare, reused: true };
     }
     if (this.memoryLimits) this.memoriesCreated++;
+    let fresh: LoadedProgram;
     if (maximum === this.memoryLimits?.maximum) {
       const first = !this.firstMemoryUsed;
       this.firstMemoryUsed = true;
-      return { memory: (first ? this.loaded : withFreshMemory(this.loaded)).memory, reused: false };
+      fresh = first ? this.loaded : withFreshMemory(this.loaded);
+    } else {
+      fresh = withFreshMemory(this.loaded, maximum);
     }
-    return { memory: withFreshMemory(this.loaded, maximum).memory, reused: false };
+    return { memory: fresh.memory, address: fresh.memoryAddress, reused: false };
   }
 
   /**
@@ -551,9 +555,10 @@ export class Runtime {
    * it. A memory is kept for a later run (which zeroes it first) while it grew by at most
    * SPARE_GROWTH; past that it is let go (garbage.ts gives it back) and a later run gets a new one.
    */
-  private keepMemory(memory: WasmMemory | undefined, maximum: number | undefined): void {
+  private keepMemory(kept: LocatedMemory, maximum: number | undefined): void {
+    const { memory } = kept;
     const initial = this.memoryLimits?.initial;
-    if (!memory || initial === undefined || this.closed) return;
+    if (initial === undefined || this.closed) return;
     // grow(0): the memory's size now, also where this thread's view of it lags another's grow.
     const room = (maximum ?? initial) - initial;
     if (memory.grow(0) > initial + Math.min(SPARE_GROWTH_PAGES, Math.floor(room * SPARE_GROWTH_OF_ROOM))) {
@@ -568,7 +573,7 @@ export class Runtime {
       this.spareCount--;
     }
     const spares = this.spareMemories.get(maximum ?? 0) ?? [];
-    spares.push(memory);
+    spares.push(kept);
     this.spareMemories.set(maximum ?? 0, spares);
     this.spareCount++;
   }

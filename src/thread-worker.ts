@@ -154,7 +154,7 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
     warmUp(config.wasi ? undefined : imports);
     if (boot.role !== 'main' && !control.awaitMainInstantiated()) return leave(link);
     // Every other instance waits for this one: nothing of the earlier run can be read past here.
-    if (boot.clearMemory && memory) clearMemory(memory);
+    if (boot.clearMemory && memory) clearMemory(memory, boot.memoryAddress);
     instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
     if (boot.role === 'main') control.markMainInstantiated();
     const exported = instance.exports.memory as WebAssembly.Memory | undefined;

@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CLEAR_WASM, clearMemory, createLocatedMemory, writtenBlocks } from '../src/memory-clear.js';
+
+const linux = process.platform === 'linux';
+const BLOCK = 4096;
+
+describe('clearing a memory an earlier run left', () => {
+  it('embeds what fixtures/wat/memory_clear.wat compiles to', () => {
+    const built = readFileSync(fileURLToPath(new URL('../fixtures/build/memory_clear.wasm', import.meta.url)));
+    expect(Buffer.from(CLEAR_WASM, 'base64').equals(built)).toBe(true);
+  });
+
+  it.runIf(linux)('locates a new memory, and pagemap shows exactly the 4 KiB blocks written since, in pages grown too', () => {
+    const { memory, address } = createLocatedMemory({ initial: 4, maximum: 64 });
+    expect(address).toBeTypeOf('number');
+    // The probe wrote the last block of the initial pages; nothing else is written yet.
+    expect(writtenBlocks(address!, 64)).toEqual([63, 64]);
+    memory.grow(2);
+    const bytes = new Uint8Array(memory.buffer);
+    for (const block of [0, 1, 2, 17, 70, 95]) bytes[block * BLOCK + ((block * 37) % BLOCK)] = 1;
+    expect(writtenBlocks(address!, 96)).toEqual([0, 3, 17, 18, 63, 64, 70, 71, 95, 96]);
+  });
+
+  it.runIf(linux)('zeroes every written block of a located memory, and looks only at those', () => {
+    const { memory, address } = createLocatedMemory({ initial: 8, maximum: 64 });
+    memory.grow(8);
+    const bytes = new Uint8Array(memory.buffer);
+    let seed = 12345;
+    const dirty = new Set<number>();
+    for (let i = 0; i < 40; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const at = seed % bytes.length;
+      bytes[at] = (seed >>> 24) | 1;
+      dirty.add(Math.floor(at / BLOCK));
+    }
+    dirty.add(8 * 16 - 1); // the probe's block
+    const looked = clearMemory(memory, address);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+    expect(looked).toBe(dirty.size);
+  });
+
+  it('zeroes every page of a memory it cannot locate, grown pages too', () => {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 16, shared: true });
+    memory.grow(3);
+    const bytes = new Uint8Array(memory.buffer);
+    bytes.fill(7);
+    expect(clearMemory(memory)).toBe(5 * 16);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+  });
+
+  it.runIf(linux)('locates each of two memories made one after the other at its own address', () => {
+    const a = createLocatedMemory({ initial: 3, maximum: 8 });
+    const b = createLocatedMemory({ initial: 3, maximum: 8 });
+    expect(a.address).toBeTypeOf('number');
+    expect(b.address).toBeTypeOf('number');
+    expect(a.address).not.toBe(b.address);
+    new Uint8Array(a.memory.buffer)[5 * BLOCK] = 1;
+    expect(writtenBlocks(a.address!, 48)).toEqual([5, 6, 47, 48]);
+    expect(writtenBlocks(b.address!, 48)).toEqual([47, 48]);
+  });
+});
