@@ -15,11 +15,12 @@
  * has never been written since the mapping was made, and reads as zeros. Where a memory cannot be
  * located for certain, or pagemap cannot be read, the whole memory is zeroed.
  *
- * Locating: the mappings listed in `/proc/self/maps` before and after `new WebAssembly.Memory`,
- * the one new private anonymous read-write mapping of exactly the memory's initial size (V8 puts
- * guard regions on both sides of a shared memory's reservation, so it is never merged with another);
- * then a probe: one page of it, absent from pagemap, must be present after this thread writes to that
- * page of the memory. A memory that fails either is not located.
+ * Locating: of the mappings listed in `/proc/self/maps` after `new WebAssembly.Memory` and not
+ * before, the private anonymous read-write ones of exactly the memory's initial size (V8 puts guard
+ * regions on both sides of a shared memory's reservation, so it is never merged with another; a
+ * V8 heap page another thread maps meanwhile may have the same size); then a probe: the one whose
+ * last 4 KiB page was absent from pagemap and is present once this thread writes to that page of
+ * the memory. A memory without exactly one such mapping is not located.
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { PAGE_BYTES } from './memory-growth.js';
@@ -132,23 +133,32 @@ export function writtenBlocks(address: number, blocks: number): number[] | undef
 export function createLocatedMemory(descriptor: WasmMemoryDescriptor): LocatedMemory {
   const before = process.platform === 'linux' ? mappings() : undefined;
   const memory = new WebAssembly.Memory({ ...(descriptor as WebAssembly.MemoryDescriptor), shared: true });
-  if (!before) return { memory };
   const size = descriptor.initial * PAGE_BYTES;
-  const candidates = [...(mappings() ?? [])].filter((line) => !before.has(line)).map(parseMapping).filter((m) => m?.anonymousReadWrite && m.end - m.start === size);
-  if (candidates.length !== 1 || size === 0) return { memory };
-  const address = candidates[0]!.start;
-  return probe(memory, address, descriptor.initial * BLOCKS_PER_PAGE - 1) ? { memory, address } : { memory };
+  if (!before || size === 0) return { memory };
+  const candidates = [...(mappings() ?? [])]
+    .filter((line) => !before.has(line))
+    .map(parseMapping)
+    .filter((m) => m?.anonymousReadWrite && m.end - m.start === size)
+    .map((m) => m!.start);
+  const address = probe(memory, candidates, descriptor.initial * BLOCKS_PER_PAGE - 1);
+  return address === undefined ? { memory } : { memory, address };
 }
 
-/** Block `block` of the range at `address` is absent, and present once this thread writes to it in `memory`. */
-function probe(memory: WasmMemory, address: number, block: number): boolean {
-  const written = () => {
+/**
+ * Of the `candidates` (addresses of new mappings of the memory's size: another thread may have made
+ * one too), the one whose block `block` was absent and is present once this thread writes to that
+ * block of `memory`; undefined unless exactly one is.
+ */
+function probe(memory: WasmMemory, candidates: number[], block: number): number | undefined {
+  const written = (address: number) => {
     const runs = writtenBlocks(address + block * BLOCK, 1);
     return runs === undefined ? undefined : runs.length > 0;
   };
-  if (written() !== false) return false;
+  const untouched = candidates.filter((address) => written(address) === false);
+  if (untouched.length === 0) return undefined;
   Atomics.store(new Int32Array(memory.buffer), (block * BLOCK) / 4, 0);
-  return written() === true;
+  const ours = untouched.filter((address) => written(address) === true);
+  return ours.length === 1 ? ours[0] : undefined;
 }
 
 function mappings(): Set<string> | undefined {
