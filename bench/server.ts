@@ -37,6 +37,9 @@ export interface MemoryFigure {
   late: number;
   rssEarlyMb: number;
   rssLateMb: number;
+  /** Of the RSS: the young generation of the thread that calls `run()` (resident). */
+  youngEarlyMb: number;
+  youngLateMb: number;
   virtualEarlyGb: number;
   virtualLateGb: number;
   workersCreated: number;
@@ -208,6 +211,8 @@ async function memory(early: number, late: number): Promise<ServerReport['memory
       late,
       rssEarlyMb: seen[early].rss / 2 ** 20,
       rssLateMb: seen[late].rss / 2 ** 20,
+      youngEarlyMb: seen[early].young / 2 ** 20,
+      youngLateMb: seen[late].young / 2 ** 20,
       virtualEarlyGb: seen[early].virtual / 2 ** 30,
       virtualLateGb: seen[late].virtual / 2 ** 30,
       workersCreated: seen[late].stats.workersCreated,
@@ -283,8 +288,8 @@ Ratios (requests/s): runtime / startWasiMain **${ratio(h.results.runtime['1'].re
 
 **Memory** (one runtime, poolSize 2, sampled after a full GC of the main thread):
 
-| program | RSS after ${m.steady.early} runs | after ${m.steady.late} | growth | address space | memories made | workers started |
-| --- | --- | --- | --- | --- | --- | --- |
+| program | RSS after ${m.steady.early} runs | after ${m.steady.late} | growth | of it, the young generation of the thread that calls \`run()\` | growth of the rest | address space | memories made | workers started |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${memoryRow('`first_instruction` (keeps its memory size)', m.steady)}
 ${memoryRow('`primes 2 1000` (grows its memory every run)', m.growing)}
 
@@ -314,7 +319,8 @@ ${targets(r)
 }
 
 function memoryRow(label: string, x: MemoryFigure): string {
-  return `| ${label} | ${x.rssEarlyMb.toFixed(0)} MB | ${x.rssLateMb.toFixed(0)} MB | ${((x.rssLateMb / x.rssEarlyMb - 1) * 100).toFixed(1)}% | ${x.virtualEarlyGb.toFixed(0)} GB, then ${x.virtualLateGb.toFixed(0)} GB | ${x.memoriesCreated} | ${x.workersCreated} |`;
+  const pct = (late: number, early: number) => `${late >= early ? '+' : ''}${((late / early - 1) * 100).toFixed(1)}%`;
+  return `| ${label} | ${x.rssEarlyMb.toFixed(0)} MB | ${x.rssLateMb.toFixed(0)} MB | ${pct(x.rssLateMb, x.rssEarlyMb)} | ${x.youngEarlyMb.toFixed(0)} MB, then ${x.youngLateMb.toFixed(0)} MB | ${pct(x.rssLateMb - x.youngLateMb, x.rssEarlyMb - x.youngEarlyMb)} | ${x.virtualEarlyGb.toFixed(0)} GB, then ${x.virtualLateGb.toFixed(0)} GB | ${x.memoriesCreated} | ${x.workersCreated} |`;
 }
 
 function targets(r: ServerReport): Array<[string, string, boolean]> {

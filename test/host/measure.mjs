@@ -1,6 +1,7 @@
-// The process's RSS, virtual size, open descriptors and JS memory after a full GC (run node with
-// --expose-gc): what the leak tests sample. `collect: false` samples without the GC.
+// The process's RSS, virtual size, open descriptors and JS memory (and the resident size of this
+// thread's young generation) after a full GC (run node with --expose-gc): what the leak tests sample. `collect: false` samples without the GC.
 import { readFileSync, readdirSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 export async function measure({ collect = true } = {}) {
   // Twice, with a turn of the event loop between: finalizers of the first pass free more.
@@ -11,5 +12,7 @@ export async function measure({ collect = true } = {}) {
   const status = readFileSync('/proc/self/status', 'utf8');
   const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)[1]) * 1024;
   const { heapUsed, external, arrayBuffers } = process.memoryUsage();
-  return { rss: kb('VmRSS'), virtual: kb('VmSize'), fds: readdirSync('/proc/self/fd').length, heapUsed, external, arrayBuffers };
+  // This thread's young generation, resident: V8 grows it with the allocation rate, up to --max-semi-space-size.
+  const young = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.physical_space_size ?? 0;
+  return { rss: kb('VmRSS'), virtual: kb('VmSize'), fds: readdirSync('/proc/self/fd').length, heapUsed, external, arrayBuffers, young };
 }
