@@ -24,6 +24,8 @@ export interface HttpFigure {
 }
 
 export interface ServerReport {
+  /** When and on what it was measured. */
+  measuredOn?: { date: string; node: string };
   quick: boolean;
   runStart: { runtimeMs: Figure; spacedMs: Figure; programMs: Figure; runsPerRound: number; programsPerRound: number; preparedHits: number; preparedMisses: number };
   http: { seconds: number; primesBelow: number; results: Record<'runtime' | 'oneshot' | 'piscina', Record<'1' | '8', HttpFigure>> };
@@ -223,9 +225,11 @@ async function memory(early: number, late: number): Promise<ServerReport['memory
 }
 
 export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
+  const measuredOn = { date: new Date().toISOString().slice(0, 10), node: process.version };
   return quick
     ? {
         quick,
+        measuredOn,
         runStart: await runStart(1, 12, 1),
         http: await httpServers(1, 0.5, 200_000),
         call: await callRoundTrip(1, 200),
@@ -233,6 +237,7 @@ export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
       }
     : {
         quick,
+        measuredOn,
         runStart: await runStart(5, 200, 5),
         http: await httpServers(3, 10, 200_000),
         call: await callRoundTrip(5, 5000),
@@ -251,7 +256,7 @@ export function renderServer(r: ServerReport): string {
   const ratio = (a: number, b: number) => (a / b).toFixed(1);
   return `## 6. Server mode: a runtime that outlives its runs
 
-Measured in one run of \`tsx bench/server.ts\`; each figure is the median of ${s.runtimeMs.rounds} (run start),
+Measured in one run of \`tsx bench/server.ts\`${r.measuredOn ? ` on ${r.measuredOn.date}, Node ${r.measuredOn.node}` : ''}; each figure is the median of ${s.runtimeMs.rounds} (run start),
 ${h.results.runtime['1'].requestsPerSecond.rounds} (HTTP) or ${c.roundTripUs.rounds} (calls) interleaved rounds, with the spread
 (lowest-highest round median) in brackets. Nothing is pinned to a CPU.
 
@@ -293,20 +298,24 @@ Ratios (requests/s): runtime / startWasiMain **${ratio(h.results.runtime['1'].re
 ${memoryRow('`first_instruction` (keeps its memory size)', m.steady)}
 ${memoryRow('`primes 2 1000` (grows its memory every run)', m.growing)}
 
-What grows (observed while writing this, not measured by the bench): RSS in V8's heap pages, not
-in wasm memories. On Node 20 the small anonymous mappings went from 38 to 66 MB over 6,000 runs
-while the main thread's used heap stayed at 5 MB; on Node 24 the main thread's heap grew its
-reserve from 12 to 72 MB (its young generation sizing itself to the allocation rate). It levels
-off (the test of 10,000 runs checks that the second half grows less than the first); the same
-~+30 MB showed when each run's memory was a resident 32 MB, which made it a smaller percentage.
+What grows: mostly the young generation of the thread that calls \`run()\` (its own column, read
+from \`v8.getHeapSpaceStatistics()\` at each sample). V8 sizes a thread's young generation to what
+survives its scavenges, up to its maximum (\`node --max-semi-space-size\`; on Node 20 it went from 8
+to 32 MB, two semispaces of 16 MB), and does not give it back while the thread stays busy; the
+library does not set the V8 flags of the thread it is called on. The rest of the RSS (the workers'
+heaps, the wasm memories) grew by the next column. The test of 10,000 runs checks that RSS levels
+off (the second half grows less than the first).
 
 Where the time of a request goes on the runtime (observed with \`perf\` while writing this, not
-measured by the bench; Node 20, 8 concurrent runs of the request's count): the wasm count itself
-took 31% of the CPU samples, ~7 ms of CPU a request (the JS count of piscina's workers ~6.6 ms).
-The rest is each run's own cost, spread thin: zeroing the reused memory and the page faults of
-touching it (~8%; on this VM a first touch of a page costs ~15 µs), V8's collections in the
-workers and the main thread (~8%), waking and scheduling threads (~6%), and the instantiations
-and messages of the run prepared behind it, all on the same two CPUs.
+measured by the bench; Node 20, the HTTP server above at 8 clients, 5 s): the server process used
+181% of the two CPUs for piscina and for the runtime alike, 7.9 ms of CPU a request for piscina and
+17.7 ms for the runtime. Of the runtime's CPU samples, the wasm count took 44% (~7.7 ms a request);
+V8's full collections 12% (the workers' own, every 32 programs and after every 8 memories let go:
+a full collection costs ~4.4 ms on this VM even for an idle worker's 4 MB heap); the library's and
+Node's JS in the event loops ~24% (messages, WASI set-up, instantiations of the runs prepared behind);
+futex wakes 4%, page faults 3%, zeroing memories 1%. Zeroing only the pages ever written
+(\`src/memory-clear.ts\`) and leaving scavenges to V8 took a run of this count from 18-20 to 15-17 ms
+of CPU (back to back, interleaved A/B); 8 clients stayed at ~105 requests/s.
 
 **Targets** (from the issue that asked for server mode), as measured above:
 
