@@ -6,8 +6,8 @@
  * VMs this was measured on (a 96-page memory: 23 ms to zero the first time, 0.1 ms after). Zeroing a
  * whole memory faults in every page its programs never touched: a program that grows its memory
  * each run (Zig's and many allocators take new pages rather than reuse) leaves mostly untouched
- * pages behind (thread stacks touched at their top), and zeroing them cost ~110 faults and ~2.5 ms
- * a run (primes: 126 faults a run against 13).
+ * pages behind (thread stacks touched at their top), and zeroing them cost ~85 faults and ~2 ms
+ * a run (primes 1 1000 back to back: 125 page faults a run, 37-40 with the clear below).
  *
  * So on Linux a memory the runtime makes is *located*: where its bytes are in this process's
  * address space. A clear then reads `/proc/self/pagemap` for that range and zeroes only the 4 KiB
@@ -15,13 +15,14 @@
  * has never been written since the mapping was made, and reads as zeros. Where a memory cannot be
  * located for certain, or pagemap cannot be read, the whole memory is zeroed.
  *
- * Locating: of the mappings listed in `/proc/self/maps` after `new WebAssembly.Memory` and not
- * before, the private anonymous read-write ones of exactly the memory's initial size (V8 puts guard
- * regions on both sides of a shared memory's reservation, so it is never merged with another; a
- * V8 heap page another thread maps meanwhile may have the same size); then a probe: the one whose
- * last 4 KiB page was absent from pagemap and is present once this thread writes to that page of
- * the memory. A memory without exactly one such mapping is not located.
+ * Locating: this thread writes to a few 4 KiB blocks of the new memory picked at random (no other
+ * thread has the memory yet), then reads pagemap for each private anonymous read-write mapping in
+ * `/proc/self/maps` of exactly the memory's initial size. The memory's own mapping is the one
+ * whose present blocks are exactly those; a memory without exactly one such mapping is not
+ * located. (A mapping of another memory, or a V8 heap page of the same size, would need exactly
+ * the same random blocks present and no others.)
  */
+import { randomInt } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { PAGE_BYTES } from './memory-growth.js';
 import type { WasmMemory, WasmMemoryDescriptor } from './wasm-types.js';
@@ -36,6 +37,8 @@ export const CLEAR_WASM =
   'AGFzbQEAAAABDQNgAABgAn9/AGAAAX8CEgEDZW52Bm1lbW9yeQIDAICABAMEAwABAgceAwVjbGVhcgAACnplcm9CbG9ja3MAAQVwYWdlcwACCrkBA0MBA38/ACEBAkADQCAAIAFPDQFBgIABIAEgAGtBgIABIAEgAGtJGyECIABBEHRBACACQRB0/AsAIAAgAmohAAwACwsLbgEEfyAAIQIgACABaiEDAkADQCACIANPDQEgAkEMdCEEIARBgCBqIQUCQANAIAQpAwAgBCkDCIRCAFINASAEQRBqIQQgBCAFSQ0ACyACQQFqIQIMAQsgAkEMdEEAQYAg/AsAIAJBAWohAgwACwsLBAA/AAs=';
 
 const BLOCK = 4096;
+/** 4 KiB blocks a new memory is probed with (see `createLocatedMemory`). */
+const PROBE_BLOCKS = 4;
 const BLOCKS_PER_PAGE = PAGE_BYTES / BLOCK;
 /** pagemap entries read at once (64 KiB of them). */
 const ENTRIES_PER_READ = 8192;
@@ -131,39 +134,35 @@ export function writtenBlocks(address: number, blocks: number): number[] | undef
 
 /** A new shared memory, located (see the top of this file) where this is Linux and it can be done for certain. */
 export function createLocatedMemory(descriptor: WasmMemoryDescriptor): LocatedMemory {
-  const before = process.platform === 'linux' ? mappings() : undefined;
   const memory = new WebAssembly.Memory({ ...(descriptor as WebAssembly.MemoryDescriptor), shared: true });
-  const size = descriptor.initial * PAGE_BYTES;
-  if (!before || size === 0) return { memory };
-  const candidates = [...(mappings() ?? [])]
-    .filter((line) => !before.has(line))
-    .map(parseMapping)
-    .filter((m) => m?.anonymousReadWrite && m.end - m.start === size)
-    .map((m) => m!.start);
-  const address = probe(memory, candidates, descriptor.initial * BLOCKS_PER_PAGE - 1);
-  return address === undefined ? { memory } : { memory, address };
+  const blocks = descriptor.initial * BLOCKS_PER_PAGE;
+  if (process.platform !== 'linux' || blocks < PROBE_BLOCKS * 4) return { memory };
+  const candidates = (mappings() ?? []).map(parseMapping).filter((m) => m?.anonymousReadWrite && m.end - m.start === blocks * BLOCK);
+  if (candidates.length === 0) return { memory };
+  // The probe: blocks picked at random, written in this memory, which no other thread has yet.
+  const probe = new Set<number>();
+  while (probe.size < PROBE_BLOCKS) probe.add(randomInt(blocks));
+  const words = new Int32Array(memory.buffer);
+  for (const block of probe) Atomics.store(words, (block * BLOCK) / 4, 0);
+  const expected = [...probe].sort((x, y) => x - y).flatMap((block) => [block, block + 1]);
+  const ours = candidates.filter((m) => sameRuns(writtenBlocks(m!.start, blocks), expected));
+  return ours.length === 1 ? { memory, address: ours[0]!.start } : { memory };
 }
 
-/**
- * Of the `candidates` (addresses of new mappings of the memory's size: another thread may have made
- * one too), the one whose block `block` was absent and is present once this thread writes to that
- * block of `memory`; undefined unless exactly one is.
- */
-function probe(memory: WasmMemory, candidates: number[], block: number): number | undefined {
-  const written = (address: number) => {
-    const runs = writtenBlocks(address + block * BLOCK, 1);
-    return runs === undefined ? undefined : runs.length > 0;
-  };
-  const untouched = candidates.filter((address) => written(address) === false);
-  if (untouched.length === 0) return undefined;
-  Atomics.store(new Int32Array(memory.buffer), (block * BLOCK) / 4, 0);
-  const ours = untouched.filter((address) => written(address) === true);
-  return ours.length === 1 ? ours[0] : undefined;
+/** Whether `runs` (from `writtenBlocks`) are exactly the single blocks of `expected` (adjacent ones merged). */
+function sameRuns(runs: number[] | undefined, expected: number[]): boolean {
+  if (!runs) return false;
+  const merged: number[] = [];
+  for (let i = 0; i < expected.length; i += 2) {
+    if (merged.length > 0 && merged[merged.length - 1] === expected[i]) merged[merged.length - 1] = expected[i + 1]!;
+    else merged.push(expected[i]!, expected[i + 1]!);
+  }
+  return runs.length === merged.length && runs.every((value, i) => value === merged[i]);
 }
 
-function mappings(): Set<string> | undefined {
+function mappings(): string[] | undefined {
   try {
-    return new Set(readFileSync('/proc/self/maps', 'latin1').split('\n'));
+    return readFileSync('/proc/self/maps', 'latin1').split('\n');
   } catch {
     return undefined;
   }
