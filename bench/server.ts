@@ -20,6 +20,8 @@ export interface HttpFigure {
   requestsPerSecond: Figure;
   p50Ms: Figure;
   p99Ms: Figure;
+  /** CPU time of the server's whole process (all its threads) per request, from /proc/PID/stat. */
+  cpuMsPerRequest?: Figure;
   requests: number;
 }
 
@@ -100,14 +102,19 @@ async function runStart(rounds: number, runsPerRound: number, programsPerRound: 
   }
 }
 
-async function startServer(mode: string): Promise<{ port: number; stop: () => void }> {
+async function startServer(mode: string): Promise<{ port: number; cpuMs: () => number; stop: () => void }> {
   const host = fileURLToPath(new URL('./peers/http-server.mjs', import.meta.url));
   const child = spawn(process.execPath, [host, JSON.stringify({ mode, wasm: fixture('primes') })], { stdio: ['ignore', 'pipe', 'ignore'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
     child.once('exit', (code) => reject(new Error(`the ${mode} server exited (${code})`)));
   });
-  return { port, stop: () => child.kill('SIGKILL') };
+  // utime + stime, in clock ticks (100 a second on Linux).
+  const cpuMs = () => {
+    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  };
+  return { port, cpuMs, stop: () => child.kill('SIGKILL') };
 }
 
 /** `clients` loops, each sending its next request when the last answered, for `seconds`. */
@@ -144,16 +151,19 @@ async function httpServers(rounds: number, seconds: number, below: number): Prom
   log(`server: HTTP, ${rounds} rounds x 3 servers x (1, 8 clients) x ${seconds} s`);
   const modes = ['runtime', 'oneshot', 'piscina'] as const;
   const servers = Object.fromEntries(await Promise.all(modes.map(async (mode) => [mode, await startServer(mode)] as const)));
-  const perRound: Record<string, { rate: number[]; p50: number[]; p99: number[]; requests: number }> = {};
+  const perRound: Record<string, { rate: number[]; p50: number[]; p99: number[]; cpu: number[]; requests: number }> = {};
   try {
     // Warm-up: each server serves a few requests before it is measured.
     for (const mode of modes) await load(servers[mode]!.port, 2, 1, below);
     for (let round = 0; round < rounds; round++) {
       for (const clients of [1, 8]) {
         for (const mode of modes) {
+          const cpuBefore = servers[mode]!.cpuMs();
           const { rate, latencies } = await load(servers[mode]!.port, clients, seconds, below);
-          const entry = (perRound[`${mode}/${clients}`] ??= { rate: [], p50: [], p99: [], requests: 0 });
+          const cpu = (servers[mode]!.cpuMs() - cpuBefore) / latencies.length;
+          const entry = (perRound[`${mode}/${clients}`] ??= { rate: [], p50: [], p99: [], cpu: [], requests: 0 });
           entry.rate.push(rate);
+          entry.cpu.push(cpu);
           entry.p50.push(percentile(latencies, 50));
           entry.p99.push(percentile(latencies, 99));
           entry.requests += latencies.length;
@@ -168,7 +178,7 @@ async function httpServers(rounds: number, seconds: number, below: number): Prom
     results[mode] = {} as Record<'1' | '8', HttpFigure>;
     for (const clients of ['1', '8'] as const) {
       const entry = perRound[`${mode}/${clients}`]!;
-      results[mode][clients] = { requestsPerSecond: figure(entry.rate), p50Ms: figure(entry.p50), p99Ms: figure(entry.p99), requests: entry.requests };
+      results[mode][clients] = { requestsPerSecond: figure(entry.rate), p50Ms: figure(entry.p50), p99Ms: figure(entry.p99), cpuMsPerRequest: figure(entry.cpu), requests: entry.requests };
     }
   }
   return { seconds, primesBelow: below, results };
@@ -251,7 +261,7 @@ export function renderServer(r: ServerReport): string {
   const { runStart: s, http: h, call: c, memory: m } = r;
   const row = (label: string, mode: 'runtime' | 'oneshot' | 'piscina', clients: '1' | '8') => {
     const x = h.results[mode][clients];
-    return `| ${label} | ${clients} | ${f(x.requestsPerSecond, 1)} | ${f(x.p50Ms, 1)} | ${f(x.p99Ms, 1)} | ${x.requests} |`;
+    return `| ${label} | ${clients} | ${f(x.requestsPerSecond, 1)} | ${f(x.p50Ms, 1)} | ${f(x.p99Ms, 1)} | ${x.cpuMsPerRequest ? f(x.cpuMsPerRequest, 1) : '-'} | ${x.requests} |`;
   };
   const ratio = (a: number, b: number) => (a / b).toFixed(1);
   return `## 6. Server mode: a runtime that outlives its runs
@@ -277,8 +287,8 @@ ${s.preparedHits}, missed ${s.preparedMisses}): a miss waits for the instantiati
 counts the primes below ${h.primesBelow} on 2 threads; piscina counts them in JS, one task per request, on
 persistent workers), ${h.seconds} s per round:
 
-| server | clients | requests/s | p50 ms | p99 ms | requests |
-| --- | --- | --- | --- | --- | --- |
+| server | clients | requests/s | p50 ms | p99 ms | CPU ms a request (the server process, all threads) | requests |
+| --- | --- | --- | --- | --- | --- | --- |
 ${row('runtime', 'runtime', '1')}
 ${row('runtime', 'runtime', '8')}
 ${row('startWasiMain per request', 'oneshot', '1')}
@@ -307,9 +317,9 @@ heaps, the wasm memories) grew by the next column. The test of 10,000 runs check
 off (the second half grows less than the first).
 
 Where the time of a request goes on the runtime (observed with \`perf\` while writing this, not
-measured by the bench; Node 20, the HTTP server above at 8 clients, 5 s): the server process used
-181% of the two CPUs for piscina and for the runtime alike, 7.9 ms of CPU a request for piscina and
-17.7 ms for the runtime. Of the runtime's CPU samples, the wasm count took 44% (~7.7 ms a request);
+measured by the bench; Node 20, the HTTP server above at 8 clients, 5 s): at 8 clients both the
+runtime's server and piscina's kept ~180% of the two CPUs busy, so requests/s follow the CPU a
+request costs (the column above). Of the runtime's CPU samples, the wasm count took 44% (~7.7 ms a request);
 V8's full collections 12% (the workers' own, every 32 programs and after every 8 memories let go:
 a full collection costs ~4.4 ms on this VM even for an idle worker's 4 MB heap); the library's and
 Node's JS in the event loops ~24% (messages, WASI set-up, instantiations of the runs prepared behind);
