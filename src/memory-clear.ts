@@ -6,8 +6,9 @@
  * VMs this was measured on (a 96-page memory: 23 ms to zero the first time, 0.1 ms after). Zeroing a
  * whole memory faults in every page its programs never touched: a program that grows its memory
  * each run (Zig's and many allocators take new pages rather than reuse) leaves mostly untouched
- * pages behind (thread stacks touched at their top), and zeroing them cost ~85 faults and ~2 ms
- * a run (primes 1 1000 back to back: 125 page faults a run, 37-40 with the clear below).
+ * pages behind (a 64 KiB page taken for a small allocation, the part of a stack never reached),
+ * and zeroing them cost ~85 faults and ~2 ms a run (primes 1 1000 back to back: 125 page faults a
+ * run, 37-40 with the clear below).
  *
  * So on Linux a memory the runtime makes is *located*: where its bytes are in this process's
  * address space. A clear then reads `/proc/self/pagemap` for that range and zeroes only the 4 KiB
