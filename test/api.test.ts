@@ -1,8 +1,11 @@
 // The handle API in this process: the library's ready-made worker script, and destroy().
+import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import * as library from '../src/index.js';
 import { ProgramDestroyedError, startWasiMain } from '../src/index.js';
+import { ERROR_CODES, errorCodesTable } from '../src/errors.js';
 import { fixture } from '../fixtures/run-host.js';
 
 const libraryWorker = fileURLToPath(import.meta.resolve('wasi-threads-wrapper/worker'));
@@ -36,5 +39,37 @@ describe('program handle', () => {
     expect(program.liveWorkers).toBe(0);
     await expect(program.exited).rejects.toBeInstanceOf(ProgramDestroyedError);
     await expect(program.exited).rejects.toThrow(/was destroyed before it ended/);
+  });
+});
+
+describe('errors', () => {
+  it('exports every error class errors.ts declares, and no other', () => {
+    const exported = Object.entries(library)
+      .filter(([, value]) => typeof value === 'function' && (value === library.WasiThreadsError || value.prototype instanceof library.WasiThreadsError))
+      .map(([name]) => name);
+    expect(exported.sort()).toEqual([...new Set(ERROR_CODES.map((entry) => entry.error))].sort());
+  });
+
+  it('gives each error the code its declaration says, and no two the same code', () => {
+    const made: library.WasiThreadsError[] = [
+      new library.InvalidOptionError('x'),
+      new library.WasmLoadError('x'),
+      new library.ModuleRequirementError('x'),
+      new library.ThreadTrapError(1, { name: 'RuntimeError', message: 'unreachable' }),
+      new library.WorkerFailedError('x'),
+      new library.ProgramDestroyedError('p'),
+      new library.RunTimeoutError(5),
+      new library.RunAbortedError(undefined),
+      new library.RuntimeClosedError(),
+    ];
+    for (const error of made) expect([error.name, error.code]).toEqual([error.name, ERROR_CODES.find((entry) => entry.error === error.name)!.code]);
+    expect(new Set(ERROR_CODES.map((entry) => entry.code)).size).toBe(ERROR_CODES.length);
+  });
+
+  it("keeps the README's list of error codes as errors.ts generates it (npm run docs)", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = /<!-- error-codes -->\n([\s\S]*?)\n<!-- \/error-codes -->/.exec(readme);
+    expect(section, 'README has no <!-- error-codes --> section').not.toBeNull();
+    expect(section![1]).toBe(errorCodesTable());
   });
 });
