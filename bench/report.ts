@@ -20,7 +20,8 @@ export interface Report {
   wasi: { calls: number; shared: { writeNs: number; readNs: number }; node: { writeNs: number; readNs: number } };
 }
 
-const ms = (value: number) => (value >= 10 ? value.toFixed(1) : value >= 0.1 ? value.toFixed(3) : `${(value * 1000).toFixed(1)} µs`).replace(/^(\d[\d.]*)$/, '$1 ms');
+const ms = (value: number) =>
+  (value >= 10 ? value.toFixed(1) : value >= 0.1 ? value.toFixed(3) : `${(value * 1000).toFixed(1)} µs`).replace(/^(\d[\d.]*)$/, '$1 ms');
 const times = (value: number) => `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)}x`;
 const count = (value: number) => Math.round(value).toLocaleString('en-US');
 const mb = (value: number) => `${value.toFixed(1)} MB`;
@@ -54,17 +55,25 @@ ${marked('spawn', spawnSection)}
 
 ## 2. Targets of sections 3-5
 
-${table(['target', 'measured', 'met'], targets(r).map((x) => [x.target, x.measured, x.met ? 'yes' : '**no**']), r)}
+${table(
+  ['target', 'measured', 'met'],
+  targets(r).map((x) => [x.target, x.measured, x.met ? 'yes' : '**no**']),
+  r,
+)}
 
 ## 3. Parallel speedup
 
 \`spawnbench primes T ${count(s.limit)}\`: count the primes below ${count(s.limit)} on T threads, timed inside the program
 (default pool). The machine has ${r.machine.cores} cores, so 2x is the ceiling.
 
-${table(['threads', 'time', 'speedup'], [
+${table(
+  ['threads', 'time', 'speedup'],
+  [
     ['1', ms(s.oneThreadMs), '1.00x'],
     ['2', ms(s.twoThreadsMs), times(s.oneThreadMs / s.twoThreadsMs)],
-  ], r)}
+  ],
+  r,
+)}
 
 ## 4. Memory
 
@@ -72,14 +81,18 @@ RSS of the whole process (coordinator, main-thread worker and pool), sampled by 
 program no longer waits for its pool, which boots beside it a worker or two at a time: after 1,000
 threads it may not be up yet, so the soak is compared with its RSS after 10,000.
 
-${table(['what', 'RSS'], [
+${table(
+  ['what', 'RSS'],
+  [
     ['idle program, poolSize 0', mb(m.rssPool0Mb)],
     ['idle program, poolSize 8', mb(m.rssPool8Mb)],
     ['per idle pool worker ((8 - 0) / 8)', mb(m.perIdleWorkerMb)],
     [`after 1,000 short threads (poolSize ${r.warmPoolSize})`, mb(m.rssAfter1000Mb)],
     [`after 10,000 short threads, same process`, mb(m.rssAfter10000Mb)],
     [`after ${count(m.soakThreads)} short threads, same process`, `${mb(m.rssAfterSoakMb)} (${times(m.rssAfterSoakMb / m.rssAfter10000Mb)} of after 10,000)`],
-  ], r)}
+  ],
+  r,
+)}
 
 ## 5. WASI call overhead
 
@@ -87,10 +100,14 @@ ${table(['what', 'RSS'], [
 a file in a preopened directory, timed inside the program; the library's WASI (the default) against
 \`node:wasi\` on the same program.
 
-${table(['call', 'shared WASI', 'node:wasi', 'shared / node:wasi'], [
+${table(
+  ['call', 'shared WASI', 'node:wasi', 'shared / node:wasi'],
+  [
     ['fd_write, 16 bytes', `${count(w.shared.writeNs)} ns`, `${count(w.node.writeNs)} ns`, times(w.shared.writeNs / w.node.writeNs)],
     ['fd_read, 16 bytes', `${count(w.shared.readNs)} ns`, `${count(w.node.readNs)} ns`, times(w.shared.readNs / w.node.readNs)],
-  ], r)}
+  ],
+  r,
+)}
 
 \`node:wasi\` makes the system call from C++ straight out of wasm; the shared WASI goes
 wasm -> JS -> \`node:fs\` -> C++ and keeps the file offset in its shared table (positional reads

@@ -7,17 +7,16 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runProgram, type ProgramSpec } from '../fixtures/run-host.js';
-import { renderReport, type Report } from './report.js';
-import { renderServer, serverBenchmarks } from './server.js';
+import { type ProgramSpec, runProgram } from '../fixtures/run-host.js';
+import { type Report, renderReport } from './report.js';
 import { log, marked } from './sections.js';
+import { renderServer, serverBenchmarks } from './server.js';
 import { renderSpawnWithCharts, spawnBenchmarks } from './spawn.js';
 
 const quick = process.argv.includes('--quick');
 const sizes = quick ? { primesLimit: 300_000, soak: 10_000, ioCalls: 2_000 } : { primesLimit: 5_000_000, soak: 100_000, ioCalls: 100_000 };
 const WARM_POOL = 4;
 const timeoutMs = 300_000;
-
 
 type Measurement = Record<string, number>;
 

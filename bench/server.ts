@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRuntime, startWasiMain } from 'wasi-threads-wrapper';
 import { fixture, runNode } from '../fixtures/run-host.js';
-import { figure, log, median, sectionCommand, type Figure } from './sections.js';
+import { type Figure, figure, log, median, sectionCommand } from './sections.js';
 
 export interface HttpFigure {
   requestsPerSecond: Figure;
@@ -29,7 +29,15 @@ export interface ServerReport {
   /** When and on what it was measured. */
   measuredOn?: { date: string; node: string };
   quick: boolean;
-  runStart: { runtimeMs: Figure; spacedMs: Figure; programMs: Figure; runsPerRound: number; programsPerRound: number; preparedHits: number; preparedMisses: number };
+  runStart: {
+    runtimeMs: Figure;
+    spacedMs: Figure;
+    programMs: Figure;
+    runsPerRound: number;
+    programsPerRound: number;
+    preparedHits: number;
+    preparedMisses: number;
+  };
   http: { seconds: number; primesBelow: number; results: Record<'runtime' | 'oneshot' | 'piscina', Record<'1' | '8', HttpFigure>> };
   call: { roundTripUs: Figure; callsPerRound: number };
   /** A program that keeps its memory's size (first_instruction), and one that grows it every run (primes). */
@@ -95,7 +103,15 @@ async function runStart(rounds: number, runsPerRound: number, programsPerRound: 
       programRounds.push(median(viaProgram));
     }
     const { preparedHits, preparedMisses } = runtime.stats();
-    return { runtimeMs: figure(runtimeRounds), spacedMs: figure(spacedRounds), programMs: figure(programRounds), runsPerRound, programsPerRound, preparedHits, preparedMisses };
+    return {
+      runtimeMs: figure(runtimeRounds),
+      spacedMs: figure(spacedRounds),
+      programMs: figure(programRounds),
+      runsPerRound,
+      programsPerRound,
+      preparedHits,
+      preparedMisses,
+    };
   } finally {
     await runtime.close();
     rmSync(dir, { recursive: true, force: true });
@@ -161,7 +177,8 @@ async function httpServers(rounds: number, seconds: number, below: number): Prom
           const cpuBefore = servers[mode]!.cpuMs();
           const { rate, latencies } = await load(servers[mode]!.port, clients, seconds, below);
           const cpu = (servers[mode]!.cpuMs() - cpuBefore) / latencies.length;
-          const entry = (perRound[`${mode}/${clients}`] ??= { rate: [], p50: [], p99: [], cpu: [], requests: 0 });
+          perRound[`${mode}/${clients}`] ??= { rate: [], p50: [], p99: [], cpu: [], requests: 0 };
+          const entry = perRound[`${mode}/${clients}`]!;
           entry.rate.push(rate);
           entry.cpu.push(cpu);
           entry.p50.push(percentile(latencies, 50));
@@ -178,7 +195,13 @@ async function httpServers(rounds: number, seconds: number, below: number): Prom
     results[mode] = {} as Record<'1' | '8', HttpFigure>;
     for (const clients of ['1', '8'] as const) {
       const entry = perRound[`${mode}/${clients}`]!;
-      results[mode][clients] = { requestsPerSecond: figure(entry.rate), p50Ms: figure(entry.p50), p99Ms: figure(entry.p99), cpuMsPerRequest: figure(entry.cpu), requests: entry.requests };
+      results[mode][clients] = {
+        requestsPerSecond: figure(entry.rate),
+        p50Ms: figure(entry.p50),
+        p99Ms: figure(entry.p99),
+        cpuMsPerRequest: figure(entry.cpu),
+        requests: entry.requests,
+      };
     }
   }
   return { seconds, primesBelow: below, results };
@@ -215,7 +238,9 @@ async function memory(early: number, late: number): Promise<ServerReport['memory
   const host = fileURLToPath(new URL('../test/host/runtime-runs.mjs', import.meta.url));
   const sample = async (wasm: string, args: string[]): Promise<MemoryFigure> => {
     log(`server: RSS after ${early} and ${late} runs of ${args.join(' ')}`);
-    const run = await runNode(['--expose-gc', host, JSON.stringify({ wasm: fixture(wasm), args, count: late, samples: [early, late] })], { timeoutMs: 900_000 });
+    const run = await runNode(['--expose-gc', host, JSON.stringify({ wasm: fixture(wasm), args, count: late, samples: [early, late] })], {
+      timeoutMs: 900_000,
+    });
     if (run.status !== 0) throw new Error(`runtime-runs failed: ${run.stderr}`);
     const { seen } = JSON.parse(run.stdout);
     return {
@@ -352,7 +377,11 @@ function targets(r: ServerReport): Array<[string, string, boolean]> {
   const growth = (x: MemoryFigure) => x.rssLateMb / x.rssEarlyMb - 1;
   return [
     ['run start median <= 1 ms', `${s.runtimeMs.median.toFixed(3)} ms`, s.runtimeMs.median <= 1],
-    ['run start >= 100x sooner than a program start', `${(s.programMs.median / s.runtimeMs.median).toFixed(0)}x`, s.programMs.median / s.runtimeMs.median >= 100],
+    [
+      'run start >= 100x sooner than a program start',
+      `${(s.programMs.median / s.runtimeMs.median).toFixed(0)}x`,
+      s.programMs.median / s.runtimeMs.median >= 100,
+    ],
     ['HTTP requests/s >= 30x a program per request', `${vsProgram.toFixed(1)}x (the lower of 1 and 8 clients)`, vsProgram >= 30],
     ['HTTP requests/s at 8 clients >= piscina', `${(rate('runtime', '8') / rate('piscina', '8')).toFixed(2)}x`, rate('runtime', '8') >= rate('piscina', '8')],
     ['call() round trip median <= 50 µs', `${c.roundTripUs.median.toFixed(1)} µs`, c.roundTripUs.median <= 50],

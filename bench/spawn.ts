@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { runNode } from '../fixtures/run-host.js';
-import { figure, log, median, sectionCommand, type Figure } from './sections.js';
+import { type Figure, figure, log, median, sectionCommand } from './sections.js';
 
 /** Spawn-to-first-step latency percentiles of one series, in µs (medians over rounds of each percentile). */
 export interface Distribution {
@@ -30,7 +30,10 @@ export interface SpawnReport {
   date: string;
   rounds: number;
   samples: number;
-  placed: Record<'same' | 'other', { warmUs: Figure; floorUs: Figure; ratio: Figure; spinUsPerSpawn: Figure; spinHitShare: Figure; warm: Distribution; floor: Distribution }>;
+  placed: Record<
+    'same' | 'other',
+    { warmUs: Figure; floorUs: Figure; ratio: Figure; spinUsPerSpawn: Figure; spinHitShare: Figure; warm: Distribution; floor: Distribution }
+  >;
   byPoolSize: Record<string, Figure>;
   bySpawners: Record<string, Figure>;
   unpinned: { warmUs: Figure; firstUs: Figure; warm: Distribution };
@@ -67,7 +70,9 @@ async function host(spec: HostSpec): Promise<Record<string, Line>> {
 
 async function emnapi(args: string[], reuseWorker: boolean): Promise<Line> {
   const peer = fileURLToPath(new URL('./peers/emnapi-host.mjs', import.meta.url));
-  const run = await runNode(['--disable-warning=ExperimentalWarning', peer, JSON.stringify({ fixture: 'spawnbench', args, reuseWorker })], { timeoutMs: 300_000 });
+  const run = await runNode(['--disable-warning=ExperimentalWarning', peer, JSON.stringify({ fixture: 'spawnbench', args, reuseWorker })], {
+    timeoutMs: 300_000,
+  });
   if (run.status !== 0) throw new Error(`emnapi spawnbench ${args.join(' ')} exited ${run.status}:\n${run.stderr.slice(0, 2000)}`);
   return JSON.parse(run.stdout.split('\n').find((l) => l.startsWith('{'))!);
 }
@@ -107,7 +112,10 @@ export async function spawnBenchmarks(quick: boolean): Promise<SpawnReport> {
   // for its pool): a big pool, and the idle pools. Shorter in quick mode, whose figures are not published.
   const bigPoolWaitMs = quick ? 1000 : 4000;
   const idleSettleMs = quick ? 1500 : 4000;
-  const placed = { same: { warm: new Series(), floor: new Series(), ratio: [] as number[], spin: [] as number[], hits: [] as number[] }, other: { warm: new Series(), floor: new Series(), ratio: [] as number[], spin: [] as number[], hits: [] as number[] } };
+  const placed = {
+    same: { warm: new Series(), floor: new Series(), ratio: [] as number[], spin: [] as number[], hits: [] as number[] },
+    other: { warm: new Series(), floor: new Series(), ratio: [] as number[], spin: [] as number[], hits: [] as number[] },
+  };
   const poolSizes = [1, 4, 16, 64];
   const spawners = [1, 2, 4, 8];
   const byPool = new Map(poolSizes.map((p) => [p, new Series()]));
@@ -137,8 +145,12 @@ export async function spawnBenchmarks(quick: boolean): Promise<SpawnReport> {
       }
       const plain = await host({ poolSize: 4, args: ['latency', String(n), '300'] });
       unpinned.add(plain.latency!);
-      for (const poolSize of poolSizes) byPool.get(poolSize)!.add((await host({ poolSize, maxThreads: 64, args: ['latency', String(n), String(poolSize >= 16 ? bigPoolWaitMs : 300)] })).latency!);
-      for (const count of spawners) bySpawners.get(count)!.add((await host({ poolSize: 4, args: ['spawners', String(count), String(Math.ceil(n / count)), '300'] })).spawners!);
+      for (const poolSize of poolSizes)
+        byPool
+          .get(poolSize)!
+          .add((await host({ poolSize, maxThreads: 64, args: ['latency', String(n), String(poolSize >= 16 ? bigPoolWaitMs : 300)] })).latency!);
+      for (const count of spawners)
+        bySpawners.get(count)!.add((await host({ poolSize: 4, args: ['spawners', String(count), String(Math.ceil(n / count)), '300'] })).spawners!);
       cold.add((await host({ poolSize: 0, args: ['latency', String(coldSpawns), '0'] })).latency!);
       const b = await host({ poolSize: 4, args: ['burst', String(burstN), '300'] });
       burst.add(b.burst!);
@@ -148,7 +160,10 @@ export async function spawnBenchmarks(quick: boolean): Promise<SpawnReport> {
       const t = await host({ poolSize: 4, args: ['throughput', String(threads), '1'] });
       ours.push(Number(t.throughput!.threads_per_s));
       piscina.push(await piscinaRate(pool, threads));
-      for (const [poolSize, into] of [[0, start0], [8, start8]] as const) {
+      for (const [poolSize, into] of [
+        [0, start0],
+        [8, start8],
+      ] as const) {
         const s = await host({ poolSize, args: ['startup'] });
         into.push((Number(s.startup!.first_step_ns) - Number(s.stats!.startedNs)) / 1e6);
       }
@@ -181,7 +196,11 @@ export async function spawnBenchmarks(quick: boolean): Promise<SpawnReport> {
     unpinned: { warmUs: unpinned.figure(), firstUs: unpinned.figure('first_ns'), warm: unpinned.dist() },
     cold: { us: cold.figure(), spawns: coldSpawns, dist: cold.dist() },
     burst: { n: burstN, medianUs: burst.figure(), meanUs: burst.figure('mean_ns'), coldSpawns: Math.max(...burstCold), dist: burst.dist() },
-    emnapi: { default: { us: emnapiDefault.figure(), dist: emnapiDefault.dist() }, reuse: { us: emnapiReuse.figure(), dist: emnapiReuse.dist() }, spawns: peerSpawns },
+    emnapi: {
+      default: { us: emnapiDefault.figure(), dist: emnapiDefault.dist() },
+      reuse: { us: emnapiReuse.figure(), dist: emnapiReuse.dist() },
+      spawns: peerSpawns,
+    },
     throughput: { oursPerSecond: figure(ours), piscinaPerSecond: figure(piscina), ratio: figure(ours.map((o, i) => o / piscina[i]!)), threads },
     startup: { pool0Ms: figure(start0), pool8Ms: figure(start8), ratio: figure(start8.map((s, i) => s / start0[i]!)) },
     idleCpu: { pool0Ms: Number(idle0.stats!.idleCpuMs), pool8Ms: Number(idle8.stats!.idleCpuMs), seconds: idleMs / 1000, spinMs: Number(idle8.stats!.spinMs) },
@@ -209,14 +228,18 @@ export function spawnTargets(r: SpawnReport): [string, string, boolean][] {
     ['spawn+join >= piscina empty tasks (both n / elapsed)', times(r.throughput.ratio.median), r.throughput.ratio.median >= 1],
     ['start-up with poolSize 8 within 1.3x of poolSize 0', times(r.startup.ratio.median), r.startup.ratio.median <= 1.3],
     ['first warm spawn within 10x of the steady median', times(first), first <= 10],
-    [`idle CPU of a parked pool of 8 unchanged (over ${r.idleCpu.seconds} s, vs poolSize 0)`, `${idleExtra >= 0 ? '+' : ''}${num(idleExtra, 1)} ms CPU, ${num(r.idleCpu.spinMs, 2)} ms spinning`, idleExtra <= 10 * r.idleCpu.seconds && r.idleCpu.spinMs === 0],
+    [
+      `idle CPU of a parked pool of 8 unchanged (over ${r.idleCpu.seconds} s, vs poolSize 0)`,
+      `${idleExtra >= 0 ? '+' : ''}${num(idleExtra, 1)} ms CPU, ${num(r.idleCpu.spinMs, 2)} ms spinning`,
+      idleExtra <= 10 * r.idleCpu.seconds && r.idleCpu.spinMs === 0,
+    ],
     [`burst of ${r.burst.n}: median <= 100 µs`, time(r.burst.medianUs.median), r.burst.medianUs.median <= 100],
     [`burst of ${r.burst.n}: mean <= 1 ms`, time(r.burst.meanUs.median), r.burst.meanUs.median <= 1000],
   ];
 }
 
 export function renderSpawn(r: SpawnReport): string {
-  const { same, other } = r.placed;
+  const { other } = r.placed;
   const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const head = (cells: string[]) => `${row(cells)}\n${row(cells.map(() => '---'))}`;
   const lat = (f: Figure) => spread(f, time);
@@ -248,7 +271,14 @@ ${head(['placement', 'warm spawn', 'wake floor', 'spawn / floor', 'spin CPU per 
 ${(['same', 'other'] as const)
   .map((p) => {
     const x = r.placed[p];
-    return row([`${p} CPU`, lat(x.warmUs), lat(x.floorUs), spread(x.ratio, times), spread(x.spinUsPerSpawn, time), spread(x.spinHitShare, (v) => `${num(v * 100, 0)}%`)]);
+    return row([
+      `${p} CPU`,
+      lat(x.warmUs),
+      lat(x.floorUs),
+      spread(x.ratio, times),
+      spread(x.spinUsPerSpawn, time),
+      spread(x.spinHitShare, (v) => `${num(v * 100, 0)}%`),
+    ]);
   })
   .join('\n')}
 
@@ -359,7 +389,9 @@ export function latencyChart(r: SpawnReport): string {
   const [minUs, maxUs] = [0.1, 1e6];
   const x = logScale(minUs, maxUs, left, right);
   const parts: string[] = [];
-  parts.push(`<text x="${left}" y="18" ${FONT} font-weight="bold">Spawn-to-first-step latency (log scale; box 25-75%, whiskers 10-90%, dot median, tick 99%)</text>`);
+  parts.push(
+    `<text x="${left}" y="18" ${FONT} font-weight="bold">Spawn-to-first-step latency (log scale; box 25-75%, whiskers 10-90%, dot median, tick 99%)</text>`,
+  );
   for (const v of decades(minUs, maxUs)) {
     parts.push(`<line x1="${x(v)}" y1="${top - 4}" x2="${x(v)}" y2="${top + rows.length * rowH}" stroke="#ddd"/>`);
     parts.push(`<text x="${x(v)}" y="${top + rows.length * rowH + 16}" ${FONT} text-anchor="middle">${label(v)}</text>`);
@@ -369,7 +401,9 @@ export function latencyChart(r: SpawnReport): string {
     const color = name.startsWith('wake floor') ? '#888' : name.includes('emnapi') ? '#c60' : name.startsWith('cold') ? '#a33' : '#2a6';
     parts.push(`<text x="${left - 8}" y="${y + 4}" ${FONT} text-anchor="end">${name}</text>`);
     parts.push(`<line x1="${x(d.p10)}" y1="${y}" x2="${x(d.p90)}" y2="${y}" stroke="${color}"/>`);
-    parts.push(`<rect x="${x(d.p25)}" y="${y - 7}" width="${Math.max(1, x(d.p75) - x(d.p25))}" height="14" fill="${color}" fill-opacity="0.35" stroke="${color}"/>`);
+    parts.push(
+      `<rect x="${x(d.p25)}" y="${y - 7}" width="${Math.max(1, x(d.p75) - x(d.p25))}" height="14" fill="${color}" fill-opacity="0.35" stroke="${color}"/>`,
+    );
     parts.push(`<circle cx="${x(d.p50)}" cy="${y}" r="3.5" fill="${color}"/>`);
     parts.push(`<line x1="${x(d.p99)}" y1="${y - 7}" x2="${x(d.p99)}" y2="${y + 7}" stroke="${color}" stroke-width="2"/>`);
   });

@@ -28,7 +28,13 @@ export const FLAGS = [
     help: "an environment variable for the program; NAME alone passes this process's value (repeatable)",
     option: 'wasiOptions.env',
   },
-  { name: 'dir', value: 'HOST[::GUEST]', multiple: true, help: 'give the program the host directory HOST, seen as GUEST (default: the same path; repeatable)', option: 'wasiOptions.preopens' },
+  {
+    name: 'dir',
+    value: 'HOST[::GUEST]',
+    multiple: true,
+    help: 'give the program the host directory HOST, seen as GUEST (default: the same path; repeatable)',
+    option: 'wasiOptions.preopens',
+  },
   { name: 'argv0', value: 'NAME', help: "the program's argv[0] (default: the program's path as given)", option: 'wasiOptions.args[0]' },
   { name: 'memory-max', value: 'PAGES', help: 'maximum size of the shared memory, in 64 KiB pages', option: 'memorySetting.maximum' },
   { name: 'invoke', value: 'NAME', help: 'call the exported function NAME instead of _start', option: 'initMethod' },
@@ -52,7 +58,10 @@ export const EXIT = { failure: 1, usage: 2, interrupted: 130, trap: 134 } as con
 export const EXIT_CODES = [
   { code: 'N', meaning: "the program's exit code (its `proc_exit`, or 0 when its main returns)" },
   { code: String(EXIT.failure), meaning: 'a worker failed outside wasm (its script, a crash), or the runtime itself failed' },
-  { code: String(EXIT.usage), meaning: 'a usage error: a bad option, an unreadable file, not WebAssembly, not a wasi-threads program (also a module without `_start` and no `--invoke`)' },
+  {
+    code: String(EXIT.usage),
+    meaning: 'a usage error: a bad option, an unreadable file, not WebAssembly, not a wasi-threads program (also a module without `_start` and no `--invoke`)',
+  },
   { code: String(EXIT.interrupted), meaning: 'interrupted (Ctrl-C): every worker was ended first' },
   { code: String(EXIT.trap), meaning: 'a thread trapped; the trap and its wasm backtrace are on stderr' },
 ] as const;

@@ -8,8 +8,8 @@ import { readFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXIT, flagsTakingNextArg, inFlagTerms, parseArgsOptions, usageText } from './cli-flags.js';
-import { InvalidOptionError, ModuleRequirementError, ThreadTrapError, WasmLoadError, startWasiMain, type WasiProgram } from './index.js';
 import type { ProgramStats } from './coordinator.js';
+import { InvalidOptionError, ModuleRequirementError, startWasiMain, ThreadTrapError, type WasiProgram, WasmLoadError } from './index.js';
 
 const say = (fd: number, text: string) => writeSync(fd, `${text}\n`);
 

@@ -6,21 +6,14 @@
  * Its workers come from a `WorkerHost`: a worker of its own each (`OneShotHost`, for
  * `startWasiMain`), or a runtime's workers, which outlive the program (runtime-workers.ts).
  */
-import {
-  InvalidOptionError,
-  ModuleRequirementError,
-  ProgramDestroyedError,
-  ThreadTrapError,
-  WorkerFailedError,
-  type WasiThreadsError,
-} from './errors.js';
+
 import { availableParallelism } from 'node:os';
-import type { LoadedProgram } from './module-loader.js';
-import type { WasmMemory } from './wasm-types.js';
-import type { ResolvedConfig } from './options.js';
-import type { BootData, ErrorInfo, InboxMessage, RunConfig, ThreadRole, WorkerMessage } from './protocol.js';
-import { answerReply, type ReplyCell } from './reply-cell.js';
 import { SharedControl } from './control.js';
+import { InvalidOptionError, ModuleRequirementError, ProgramDestroyedError, ThreadTrapError, type WasiThreadsError, WorkerFailedError } from './errors.js';
+import type { LoadedProgram } from './module-loader.js';
+import type { ResolvedConfig } from './options.js';
+import type { BootData, ErrorInfo, RunConfig, ThreadRole, WorkerMessage } from './protocol.js';
+import { answerReply, type ReplyCell } from './reply-cell.js';
 import { EAGAIN } from './spawn.js';
 import {
   closeProgramWasi,
@@ -28,11 +21,12 @@ import {
   emptyProgramWasi,
   installPreopens,
   installStdio,
-  serveFdRequest,
   type OpenedPreopens,
   type ProgramWasi,
+  serveFdRequest,
 } from './wasi/fd-owner.js';
-import { stdinRelay, type StdinSource } from './wasi/stdin-relay.js';
+import { type StdinSource, stdinRelay } from './wasi/stdin-relay.js';
+import type { WasmMemory } from './wasm-types.js';
 import { OneShotHost, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
 
 export interface ProgramStats {

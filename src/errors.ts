@@ -4,15 +4,27 @@
  * test checks that the README is up to date).
  */
 export const ERROR_CODES = [
-  { error: 'InvalidOptionError', code: 'ERR_WASI_THREADS_INVALID_OPTION', when: 'an option (of `initWasiMain`, `startWasiMain`, `createRuntime`, `run`, `instantiate` or a call) is missing, conflicting or out of range' },
+  {
+    error: 'InvalidOptionError',
+    code: 'ERR_WASI_THREADS_INVALID_OPTION',
+    when: 'an option (of `initWasiMain`, `startWasiMain`, `createRuntime`, `run`, `instantiate` or a call) is missing, conflicting or out of range',
+  },
   { error: 'WasmLoadError', code: 'ERR_WASI_THREADS_WASM_LOAD', when: 'the wasm file cannot be read, or is not a valid WebAssembly module' },
   {
     error: 'ModuleRequirementError',
     code: 'ERR_WASI_THREADS_MODULE',
     when: 'the module does not meet the wasi-threads requirements (missing `wasi_thread_start`, memory not imported or not shared, limits that do not fit, missing `initMethod`), or is the wrong kind for the call (`run()` of a reactor, `instantiate()` of a command)',
   },
-  { error: 'ThreadTrapError', code: 'ERR_WASI_THREADS_TRAP', when: 'a wasm thread trapped or threw, and the program (or run, or instance) was ended; `threadId` names the thread (0: the main thread)' },
-  { error: 'WorkerFailedError', code: 'ERR_WASI_THREADS_WORKER', when: 'a worker failed outside wasm (its script threw, it crashed, exited or was terminated by someone else), or no worker could be had' },
+  {
+    error: 'ThreadTrapError',
+    code: 'ERR_WASI_THREADS_TRAP',
+    when: 'a wasm thread trapped or threw, and the program (or run, or instance) was ended; `threadId` names the thread (0: the main thread)',
+  },
+  {
+    error: 'WorkerFailedError',
+    code: 'ERR_WASI_THREADS_WORKER',
+    when: 'a worker failed outside wasm (its script threw, it crashed, exited or was terminated by someone else), or no worker could be had',
+  },
   { error: 'ProgramDestroyedError', code: 'ERR_WASI_THREADS_DESTROYED', when: 'the program was destroyed by its owner before it ended by itself' },
   { error: 'RunTimeoutError', code: 'ERR_WASI_THREADS_TIMEOUT', when: 'a run or a call took longer than its `timeoutMs`, and was ended' },
   { error: 'RunAbortedError', code: 'ERR_WASI_THREADS_ABORTED', when: 'a run or a call was aborted through its `signal`, and was ended' },
@@ -25,7 +37,11 @@ type ErrorCode = (typeof ERROR_CODES)[number]['code'];
 /** The README's list of error codes (between its `<!-- error-codes -->` markers). */
 export function errorCodesTable(): string {
   const cell = (text: string) => text.replaceAll('|', '\\|');
-  return ['| error | `code` | when |', '| --- | --- | --- |', ...ERROR_CODES.map(({ error, code, when }) => `| \`${error}\` | \`${code}\` | ${cell(when)} |`)].join('\n');
+  return [
+    '| error | `code` | when |',
+    '| --- | --- | --- |',
+    ...ERROR_CODES.map(({ error, code, when }) => `| \`${error}\` | \`${code}\` | ${cell(when)} |`),
+  ].join('\n');
 }
 
 /** Base class of every error this library raises; `code` is stable, the message says what to do. */

@@ -55,15 +55,18 @@ export function exposeGc(change: 1 | -1): void {
 
 let threadGc: Gc | undefined;
 function gcOfThisThread(): Gc {
-  if (threadGc) return threadGc;
-  const own = (globalThis as { gc?: Gc }).gc;
-  if (own) return (threadGc = own);
-  exposeGc(1);
-  try {
-    return (threadGc = runInNewContext('gc') as Gc);
-  } finally {
-    exposeGc(-1);
+  if (!threadGc) {
+    threadGc = (globalThis as { gc?: Gc }).gc;
+    if (!threadGc) {
+      exposeGc(1);
+      try {
+        threadGc = runInNewContext('gc') as Gc;
+      } finally {
+        exposeGc(-1);
+      }
+    }
   }
+  return threadGc;
 }
 
 export function createCollectEpoch(): SharedArrayBuffer {

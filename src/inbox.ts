@@ -8,7 +8,7 @@
  *   and waits on the word (blocking, or `waitAsync` between programs) only if the count is still
  *   the one it read: a message posted after the read rang after it, so no message is slept through.
  */
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import type { InboxMessage } from './protocol.js';
 
 /** A runtime worker's inbox as `workerData` carries it (the port is transferred). */

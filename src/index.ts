@@ -3,17 +3,12 @@
  */
 import './liftoff-workaround.js';
 import { Program } from './coordinator.js';
-import { loadProgram } from './module-loader.js';
 import { ModuleRequirementError } from './errors.js';
+import { loadProgram } from './module-loader.js';
 import { resolveConfig, type WasiMainConfig } from './options.js';
 import { LIBRARY_WORKER, NO_START } from './thread-worker.js';
 
 export type { ProgramStats } from './coordinator.js';
-export type { MemorySetting, WasiMainConfig, WasiOptions, WorkerOptions } from './options.js';
-export type { ThreadRole } from './protocol.js';
-export type { WorkerConfig, WorkerConfigFunction } from './thread-worker.js';
-export type { WasiLike } from './wasi-glue.js';
-export { DEFAULTS } from './options.js';
 export {
   InvalidOptionError,
   ModuleRequirementError,
@@ -26,9 +21,14 @@ export {
   WasmLoadError,
   WorkerFailedError,
 } from './errors.js';
-export { initWasiWorker } from './thread-worker.js';
-export { createRuntime, Runtime, WasmInstance } from './runtime.js';
+export type { MemorySetting, WasiMainConfig, WasiOptions, WorkerOptions } from './options.js';
+export { DEFAULTS } from './options.js';
+export type { ThreadRole } from './protocol.js';
 export type { CallOptions, InputSource, OutputTarget, RunOptions, RunResult, RuntimeConfig, RuntimeOptions, RuntimeStats } from './runtime.js';
+export { createRuntime, Runtime, WasmInstance } from './runtime.js';
+export type { WorkerConfig, WorkerConfigFunction } from './thread-worker.js';
+export { initWasiWorker } from './thread-worker.js';
+export type { WasiLike } from './wasi-glue.js';
 
 /** A running wasm program: its exit, its spawn statistics, and a way to end it early. */
 export interface WasiProgram {

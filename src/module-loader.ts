@@ -1,10 +1,10 @@
-import { open } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError, ModuleRequirementError, WasmLoadError } from './errors.js';
-import { DEFAULTS, LIMITS, type MemorySetting, type WasiMainConfig } from './options.js';
 import { createLocatedMemory } from './memory-clear.js';
-import { readMemoryImport, type MemoryImport } from './wasm-binary.js';
+import { DEFAULTS, LIMITS, type MemorySetting, type WasiMainConfig } from './options.js';
+import { type MemoryImport, readMemoryImport } from './wasm-binary.js';
 import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from './wasm-types.js';
 
 /** What the coordinator needs to know about the program before any worker starts. */
@@ -61,7 +61,7 @@ async function readSource(source: NonNullable<WasiMainConfig['wasmFile']>): Prom
  */
 async function readWasmFile(path: string): Promise<Uint8Array> {
   const fail = (why: string, cause?: unknown) => new WasmLoadError(`cannot read wasm file "${path}": ${why}`, cause);
-  let file;
+  let file: FileHandle;
   try {
     // Non-blocking: opening a FIFO must not wait for a writer.
     file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -156,11 +156,13 @@ export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = 
   // A compiled module does not reveal its memory limits; bytes do.
   const declared = bytes ? readMemoryImport(bytes) : undefined;
   if (threaded && declared && !declared.shared) {
-    throw new ModuleRequirementError('the module\'s imported memory is not shared: link it with --shared-memory (and atomics enabled)');
+    throw new ModuleRequirementError("the module's imported memory is not shared: link it with --shared-memory (and atomics enabled)");
   }
   const descriptor = chooseMemory(declared, config.memorySetting, initialAsDeclared);
   const memoryImport = { module: memoryEntry.module, name: memoryEntry.name };
   if (declared && !declared.shared) return { module, threaded, hasStart, hasInitialize, memoryImport, privateMemory: descriptor };
-  const { memory, address } = locateMemory ? createLocatedMemory(descriptor) : { memory: new WebAssembly.Memory({ ...descriptor, shared: true }), address: undefined };
+  const { memory, address } = locateMemory
+    ? createLocatedMemory(descriptor)
+    : { memory: new WebAssembly.Memory({ ...descriptor, shared: true }), address: undefined };
   return { module, threaded, hasStart, hasInitialize, memoryImport, memory, memoryAddress: address, memoryDescriptor: descriptor };
 }

@@ -1,5 +1,5 @@
-import { accessSync, constants, fstatSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { accessSync, constants, fstatSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
@@ -139,7 +139,7 @@ export function checkWasiStrings(wasiOptions: WasiOptions): void {
   const { args, env, preopens } = wasiOptions;
   if (args !== undefined) {
     if (!Array.isArray(args)) throw new InvalidOptionError(`wasiOptions.args must be an array of strings, got ${typeof args}`);
-    args.forEach((arg, i) => cString(arg, `wasiOptions.args[${i}]`));
+    for (const [i, arg] of args.entries()) cString(arg, `wasiOptions.args[${i}]`);
   }
   if (env !== undefined) {
     if (env === null || typeof env !== 'object' || Array.isArray(env)) throw new InvalidOptionError('wasiOptions.env must be an object of strings');
@@ -212,9 +212,7 @@ export function resolveConfig(config: WasiMainConfig): ResolvedConfig {
   const hasFile = config.wasmFile !== undefined;
   const hasModule = config.wasmModule !== undefined;
   if (hasFile === hasModule) {
-    throw new InvalidOptionError(
-      hasFile ? 'give either wasmFile or wasmModule, not both' : 'wasmFile or wasmModule is required: the wasm program to run',
-    );
+    throw new InvalidOptionError(hasFile ? 'give either wasmFile or wasmModule, not both' : 'wasmFile or wasmModule is required: the wasm program to run');
   }
   if (hasModule && !(config.wasmModule instanceof WebAssembly.Module)) {
     throw new InvalidOptionError('wasmModule must be a WebAssembly.Module');

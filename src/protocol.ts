@@ -1,10 +1,11 @@
 /** What the coordinator hands each worker, and the messages workers send back (never the reverse). */
-import type { WasiOptions } from './options.js';
+
+import type { MessagePort } from 'node:worker_threads';
 import type { InboxEnd } from './inbox.js';
+import type { WasiOptions } from './options.js';
 import type { ReplyCell } from './reply-cell.js';
 import type { FdRequest } from './wasi/fd-owner.js';
 import type { StdinRequest } from './wasi/stdin-client.js';
-import type { MessagePort } from 'node:worker_threads';
 import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from './wasm-types.js';
 
 export type ThreadRole = 'main' | 'thread';

@@ -13,11 +13,11 @@
  * - A worker that may still be in a program's wasm when the program ends is terminated, not
  *   reused, and a new one takes its place when one is needed.
  */
-import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import { CollectRequester, createCollectEpoch, exposeGc } from './garbage.js';
-import { InboxSender, createDoorbell } from './inbox.js';
+import { createDoorbell, InboxSender } from './inbox.js';
 import type { ResolvedConfig } from './options.js';
-import { RUNTIME_KEY, type BootData, type InboxMessage, type RuntimeWorkerData, type WorkerMessage } from './protocol.js';
+import { type BootData, type InboxMessage, RUNTIME_KEY, type RuntimeWorkerData, type WorkerMessage } from './protocol.js';
 import { LIBRARY_WORKER } from './thread-worker.js';
 import { newWorker, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
 

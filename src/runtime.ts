@@ -11,14 +11,25 @@ import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { Program, type ProgramStart, type ProgramStats } from './coordinator.js';
 import { InvalidOptionError, ModuleRequirementError, RunAbortedError, RunTimeoutError, RuntimeClosedError, type WasiThreadsError } from './errors.js';
-import { loadProgram, withFreshMemory, type LoadedProgram } from './module-loader.js';
 import type { LocatedMemory } from './memory-clear.js';
-import { LIMITS, checkStdioFd, checkWasiStrings, resolveConfig, wholeNumber, type MemorySetting, type ResolvedConfig, type WasiMainConfig, type WasmSource, type WorkerOptions } from './options.js';
+import { type LoadedProgram, loadProgram, withFreshMemory } from './module-loader.js';
+import {
+  checkStdioFd,
+  checkWasiStrings,
+  LIMITS,
+  type MemorySetting,
+  type ResolvedConfig,
+  resolveConfig,
+  type WasiMainConfig,
+  type WasmSource,
+  type WorkerOptions,
+  wholeNumber,
+} from './options.js';
+import { type RuntimeWorkerStats, RuntimeWorkers } from './runtime-workers.js';
 import { LIBRARY_WORKER } from './thread-worker.js';
-import { RuntimeWorkers, type RuntimeWorkerStats } from './runtime-workers.js';
-import type { WasmMemory } from './wasm-types.js';
-import { RELAYED, closePreopens, openPreopens } from './wasi/fd-owner.js';
+import { closePreopens, openPreopens, RELAYED } from './wasi/fd-owner.js';
 import { BytesStdin } from './wasi/stdin-relay.js';
+import type { WasmMemory } from './wasm-types.js';
 
 /** The options of `createRuntime`: the module, and what every run of it gets. */
 export type RuntimeConfig = RuntimeOptions & WasmSource;
@@ -124,7 +135,10 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   // Each run's memory starts at the module's own minimum unless set: the next run zeroes what the
   // last one had (measured: zeroing the 512-page default took ~2.5 ms of CPU a run, a quarter of a
   // short run's cost), and a program that needs more grows it as it would anywhere.
-  const loaded = await loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig, { initialAsDeclared: true, locateMemory: true });
+  const loaded = await loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig, {
+    initialAsDeclared: true,
+    locateMemory: true,
+  });
   if (!loaded.hasStart && !loaded.threaded && !loaded.memory) {
     // Nothing to share and nothing to run: almost certainly the wrong file.
     throw new ModuleRequirementError('the module exports no _start and imports no memory: a runtime runs WASI commands (_start) and reactors');
@@ -178,8 +192,7 @@ class RunStdio {
     const input = options.stdin ?? '';
     this.stdin = typeof input === 'string' || input instanceof Uint8Array ? new BytesStdin(typeof input === 'string' ? Buffer.from(input) : input) : undefined;
     const inFd = this.stdin ? RELAYED.stdin : input === 'inherit' ? 0 : (input as number);
-    const outFd = (target: OutputTarget, stream: 1 | 2, relayed: number) =>
-      target === 'inherit' ? stream : typeof target === 'number' ? target : relayed;
+    const outFd = (target: OutputTarget, stream: 1 | 2, relayed: number) => (target === 'inherit' ? stream : typeof target === 'number' ? target : relayed);
     this.fds = [inFd, outFd(this.targets[0], 1, RELAYED.stdout), outFd(this.targets[1], 2, RELAYED.stderr)];
   }
 
@@ -213,7 +226,8 @@ function checkRunOptions(options: RunOptions, forRun: boolean, maxThreads: numbe
   checkTarget(options.stdout, 'stdout', forRun);
   checkTarget(options.stderr, 'stderr', forRun);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal must be an AbortSignal');
-  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0)) throw new InvalidOptionError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0))
+    throw new InvalidOptionError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
   if (options.maxThreads !== undefined) wholeNumber(options.maxThreads, 'maxThreads', 1, maxThreads);
   if (options.maxMemoryPages !== undefined) {
     if (!memory?.maximum) throw new InvalidOptionError('maxMemoryPages needs a module whose memory the runtime makes (an imported shared memory)');
@@ -230,7 +244,8 @@ function watchLimits(options: CallOptions, what: string, end: (error: WasiThread
   const { signal, timeoutMs } = options;
   const onAbort = () => end(new RunAbortedError(signal!.reason, what));
   signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => end(new RunTimeoutError(timeoutMs, what)), Math.max(0, timeoutMs - (performance.now() - startedAt)));
+  const timer =
+    timeoutMs === undefined ? undefined : setTimeout(() => end(new RunTimeoutError(timeoutMs, what)), Math.max(0, timeoutMs - (performance.now() - startedAt)));
   return () => {
     signal?.removeEventListener('abort', onAbort);
     clearTimeout(timer);
@@ -355,13 +370,17 @@ export class Runtime {
         this.live.delete(program);
         this.liveInstances--;
       });
-    const disarm = watchLimits(options, 'the instance\'s _initialize', (error) => void program.abort(error), startedAt);
+    const disarm = watchLimits(options, "the instance's _initialize", (error) => void program.abort(error), startedAt);
     try {
       await this.hold(program.whenInitialized());
     } finally {
       disarm();
     }
-    this.functions ??= new Set(WebAssembly.Module.exports(this.loaded.module as WebAssembly.Module).filter((e) => e.kind === 'function').map((e) => e.name));
+    this.functions ??= new Set(
+      WebAssembly.Module.exports(this.loaded.module as WebAssembly.Module)
+        .filter((e) => e.kind === 'function')
+        .map((e) => e.name),
+    );
     return new WasmInstance(program, this.functions, this);
   }
 
@@ -393,10 +412,15 @@ export class Runtime {
         const waiting: Waiting = { admit: resolve, fail: reject };
         this.queue.push(waiting);
         this.updateReferenced();
-        disarm = watchLimits(options, 'the run', (error) => {
-          this.queue = this.queue.filter((w) => w !== waiting);
-          reject(error);
-        }, startedAt);
+        disarm = watchLimits(
+          options,
+          'the run',
+          (error) => {
+            this.queue = this.queue.filter((w) => w !== waiting);
+            reject(error);
+          },
+          startedAt,
+        );
       });
     } finally {
       disarm();
@@ -507,12 +531,16 @@ export class Runtime {
   private prepare(maximum = this.memoryLimits?.maximum): Program {
     const run = this.nextRun++;
     const { memory, address, reused } = this.memoryForRun(maximum);
-    const program = new Program({ ...this.config, namespace: `${this.config.namespace}_run${run}` }, { ...this.loaded, memory, memoryAddress: address }, {
-      host: this.workers,
-      run,
-      prepared: true,
-      clearMemory: reused,
-    });
+    const program = new Program(
+      { ...this.config, namespace: `${this.config.namespace}_run${run}` },
+      { ...this.loaded, memory, memoryAddress: address },
+      {
+        host: this.workers,
+        run,
+        prepared: true,
+        clearMemory: reused,
+      },
+    );
     program.start();
     program.exited
       .catch((error: Error) => {

@@ -2,8 +2,9 @@
  * The `wasi.thread-spawn` import. It runs inside whichever worker's wasm calls it (threads spawn
  * threads), so the warm path touches only the shared control block: no postMessage, no promise.
  */
-import { awaitReply, createReplyCell, type ReplyCell } from './reply-cell.js';
+
 import type { SharedControl } from './control.js';
+import { awaitReply, createReplyCell, type ReplyCell } from './reply-cell.js';
 
 /** wasi-libc turns any negative result into EAGAIN; this is its errno value. */
 export const EAGAIN = 6;
@@ -34,7 +35,12 @@ export type ColdSpawn = (tid: number, startArg: number) => number;
  * `pooled`: false for poolSize 0, where every spawn starts a worker of its own (the cold way) at once.
  * `memoryPages`: the shared memory's size as this thread sees it (see `SharedControl.assignedPages`).
  */
-export function createThreadSpawn(control: SharedControl, coldSpawn: ColdSpawn, pooled = true, memoryPages: () => number = () => 0): (startArg: number) => number {
+export function createThreadSpawn(
+  control: SharedControl,
+  coldSpawn: ColdSpawn,
+  pooled = true,
+  memoryPages: () => number = () => 0,
+): (startArg: number) => number {
   return function threadSpawn(startArg: number): number {
     // At the limit: a thread the caller just joined has returned from its wasm but is counted until
     // its worker is back, a moment later. Wait for that (briefly) rather than refuse the spawn.

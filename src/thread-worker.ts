@@ -4,18 +4,18 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
+import { layoutFor, SharedControl, SpinPolicy } from './control.js';
 import { ModuleRequirementError, WasiThreadsError } from './errors.js';
-import { BOOT_KEY, RUNTIME_KEY, errorInfo, type BootData, type InboxMessage, type RuntimeWorkerData, type ThreadRole, type WorkerMessage } from './protocol.js';
 import { WorkerCollector } from './garbage.js';
 import { InboxReader } from './inbox.js';
 import { clearMemory } from './memory-clear.js';
-import { PAGE_BYTES, bufferCovering } from './memory-growth.js';
+import { bufferCovering, PAGE_BYTES } from './memory-growth.js';
+import { BOOT_KEY, type BootData, errorInfo, type InboxMessage, RUNTIME_KEY, type RuntimeWorkerData, type ThreadRole, type WorkerMessage } from './protocol.js';
 import { answerReply } from './reply-cell.js';
-import { SharedControl, SpinPolicy, layoutFor } from './control.js';
 import { coldSpawnVia, createThreadSpawn } from './spawn.js';
-import { ProcExit, bindMemory, createSharedWasi, createWasi, wasiImports, type WasiLike } from './wasi-glue.js';
 import type { SharedWasi } from './wasi/preview1.js';
-import type { WasmImports, WasmMemory, WasmModule } from './wasm-types.js';
+import { bindMemory, createSharedWasi, createWasi, ProcExit, type WasiLike, wasiImports } from './wasi-glue.js';
+import type { WasmImports, WasmModule } from './wasm-types.js';
 
 /** What a worker's config function may return; every field is optional. */
 export interface WorkerConfig {
@@ -29,6 +29,7 @@ export interface WorkerConfig {
   noWasiStart?: boolean;
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: the seed's API: a config function may return nothing
 export type WorkerConfigFunction = (namespace: string, role: ThreadRole) => WorkerConfig | void | Promise<WorkerConfig | void>;
 
 const MAIN_THREAD_ID = 0;
@@ -44,7 +45,6 @@ interface WorkerLink {
   /** A runtime's worker: the next inbox message that `accept` takes (others are stale and dropped). */
   next?: (accept: (message: InboxMessage) => boolean) => InboxMessage;
 }
-
 
 /** Blocks this worker for good; the coordinator is already ending the program and will terminate it. */
 function halt(): never {
@@ -165,7 +165,7 @@ function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: 
     link.post({ type: 'fatal', error: errorInfo(error) });
     return leave(link);
   }
-  if (boot.role === 'main') runMainThread(boot, control, instance, config, wasi, link);
+  if (boot.role === 'main') runMainThread(boot, instance, config, wasi, link);
   else runPooledThreads(boot, control, instance, shared, tidOfThisWorker, link);
 }
 
@@ -200,13 +200,15 @@ function instantiate(module: WasmModule, imports: WasmImports): WebAssembly.Inst
     return new WebAssembly.Instance(module as WebAssembly.Module, imports as WebAssembly.Imports);
   } catch (error) {
     if (error instanceof WebAssembly.LinkError) {
-      throw new ModuleRequirementError(`the module cannot be linked: ${error.message} (check memorySetting against the module's memory limits, and wasmImports)`);
+      throw new ModuleRequirementError(
+        `the module cannot be linked: ${error.message} (check memorySetting against the module's memory limits, and wasmImports)`,
+      );
     }
     throw error;
   }
 }
 
-function runMainThread(boot: BootData, control: SharedControl, instance: WebAssembly.Instance, config: WorkerConfig, wasi: WasiLike, link: WorkerLink): void {
+function runMainThread(boot: BootData, instance: WebAssembly.Instance, config: WorkerConfig, wasi: WasiLike, link: WorkerLink): void {
   const exports = instance.exports as Record<string, unknown>;
   let reactor = false;
   if (boot.awaitGo && link.next) {

@@ -1,15 +1,17 @@
 /** Builds the WASI half of a thread's import object. Runs inside workers only. */
+
+import { layoutFor, SharedControl } from './control.js';
 import type { BootData, RunConfig } from './protocol.js';
-import { SharedControl, layoutFor } from './control.js';
+import { type FdRequest, fdOwnerVia } from './wasi/fd-owner.js';
 import { SharedWasi } from './wasi/preview1.js';
-import { fdOwnerVia, type FdRequest } from './wasi/fd-owner.js';
-import { stdinClientVia, type StdinRequest } from './wasi/stdin-client.js';
+import { type StdinRequest, stdinClientVia } from './wasi/stdin-client.js';
 import type { WasmMemory } from './wasm-types.js';
 
 /** The parts of a WASI object the library uses; `node:wasi` fits, and so do most userland WASI shims. */
 export interface WasiLike {
   wasiImport?: Record<string, unknown>;
   getImportObject?(): Record<string, Record<string, unknown>>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: node:wasi's start() is typed to return nothing
   start?(instance: object): number | undefined | void;
   initialize?(instance: object): void;
 }
@@ -25,11 +27,11 @@ export class ProcExit extends Error {
 /** node:wasi warns that it is experimental in every worker that loads it; once per process is plenty. */
 function silenceWasiWarning(): void {
   const emitWarning = process.emitWarning;
-  process.emitWarning = function (warning: string | Error, ...rest: unknown[]) {
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
     const text = typeof warning === 'string' ? warning : warning.message;
     if (/WASI/.test(text) && JSON.stringify(rest).includes('ExperimentalWarning')) return;
     return (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
-  } as typeof process.emitWarning;
+  }) as typeof process.emitWarning;
 }
 
 type Post = (message: StdinRequest | FdRequest | { type: 'output'; stream: 1 | 2; bytes: Uint8Array; seq: number }) => void;

@@ -14,7 +14,7 @@ export interface MemoryImport {
 }
 
 const IMPORT_SECTION = 2;
-const enum ImportKind {
+enum ImportKind {
   Function = 0,
   Table = 1,
   Memory = 2,

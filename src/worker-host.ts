@@ -4,7 +4,7 @@
  * when the program is done with them (runtime-workers.ts).
  */
 import { writeSync } from 'node:fs';
-import { Worker, type TransferListItem } from 'node:worker_threads';
+import { type TransferListItem, Worker } from 'node:worker_threads';
 import { InvalidOptionError } from './errors.js';
 import type { ResolvedConfig } from './options.js';
 import { BOOT_KEY, type BootData, type InboxMessage, type WorkerMessage } from './protocol.js';

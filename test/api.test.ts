@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { fixture } from '../fixtures/run-host.js';
+import { ERROR_CODES, errorCodesTable } from '../src/errors.js';
 import * as library from '../src/index.js';
 import { ProgramDestroyedError, startWasiMain } from '../src/index.js';
-import { ERROR_CODES, errorCodesTable } from '../src/errors.js';
-import { fixture } from '../fixtures/run-host.js';
 
 const libraryWorker = fileURLToPath(import.meta.resolve('wasi-threads-wrapper/worker'));
 

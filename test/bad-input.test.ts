@@ -5,15 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  InvalidOptionError,
-  ModuleRequirementError,
-  WasmLoadError,
-  WorkerFailedError,
-  startWasiMain,
-  type WasiMainConfig,
-} from '../src/index.js';
 import { fixture, hostFile } from '../fixtures/run-host.js';
+import { InvalidOptionError, ModuleRequirementError, startWasiMain, type WasiMainConfig, WasmLoadError, WorkerFailedError } from '../src/index.js';
 
 /** The counter program with `overrides`, which may be invalid on purpose (hence the cast). */
 const base = (overrides: Record<string, unknown> = {}): WasiMainConfig =>
@@ -97,7 +90,10 @@ describe('bad input', () => {
       startWasiMain({ entryFile, wasmFile: ${JSON.stringify(fixture('no_start'))} }).then(
         () => console.log('started'),
         (error) => console.log(error.name + ': ' + error.message));`;
-    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) });
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+    });
     expect(output).toBe('ModuleRequirementError: the module exports no _start: set initMethod to the function that runs the program\n');
   });
 

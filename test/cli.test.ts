@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { EXIT_CODES, FLAGS, readmeTables } from '../src/cli-flags.js';
 import { fixture, runNode } from '../fixtures/run-host.js';
+import { EXIT_CODES, FLAGS, readmeTables } from '../src/cli-flags.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const run = (args: string[], options?: Parameters<typeof runNode>[1]) => runNode([cli, ...args], options);
@@ -80,11 +80,17 @@ describe('wasi-threads-wrapper run', () => {
     [['run'], /^wasi-threads-wrapper: missing the program: wasi-threads-wrapper \[run\] <program.wasm> \(see --help\)\n$/],
     [['exec', 'x.wasm'], /^wasi-threads-wrapper: cannot read wasm file "exec": ENOENT[^\n]*\n$/],
     [['run', '/nonexistent.wasm'], /^wasi-threads-wrapper: cannot read wasm file "\/nonexistent.wasm": ENOENT[^\n]*\n$/],
-    [['run', fileURLToPath(new URL('../package.json', import.meta.url))], /^wasi-threads-wrapper: wasm file "[^"]+" is not a valid WebAssembly module[^\n]*\n$/],
+    [
+      ['run', fileURLToPath(new URL('../package.json', import.meta.url))],
+      /^wasi-threads-wrapper: wasm file "[^"]+" is not a valid WebAssembly module[^\n]*\n$/,
+    ],
     [['run', fixture('unshared_memory')], /^wasi-threads-wrapper: the module's imported memory is not shared[^\n]*\n$/],
     [['run', '--pool', 'x', fixture('counter')], /^wasi-threads-wrapper: --pool needs a whole number, got "x" \(see --help\)\n$/],
     [['run', '--env', '=x', fixture('counter')], /^wasi-threads-wrapper: --env takes NAME\[=VALUE\], got "=x" \(see --help\)\n$/],
-    [['run', '-S', 'cli', fixture('counter')], /^wasi-threads-wrapper: -S\/--wasi cli: not supported by wasi-threads-wrapper \(it accepts -S\/--wasi threads\[=y\] for wasmtime compatibility\) \(see --help\)\n$/],
+    [
+      ['run', '-S', 'cli', fixture('counter')],
+      /^wasi-threads-wrapper: -S\/--wasi cli: not supported by wasi-threads-wrapper \(it accepts -S\/--wasi threads\[=y\] for wasmtime compatibility\) \(see --help\)\n$/,
+    ],
     [['run', '-W', 'threads=n', fixture('counter')], /^wasi-threads-wrapper: -W\/--wasm threads=n: threads cannot be turned off/],
     [['run', '--stats=yaml', fixture('counter')], /^wasi-threads-wrapper: --stats takes json or text, got "yaml"/],
     [['run', '--memory-max', '1', fixture('counter')], /^wasi-threads-wrapper: memorySetting.initial \(32 pages\) is above --memory-max \(1 pages\)\n$/],
@@ -136,7 +142,7 @@ describe('compatibility with wasmtime run', () => {
     expect(result.stdout).toBe('main: GREETING=from the host preopen=/data hello.txt=hi\nthread: GREETING=from the host preopen=/data hello.txt=hi\n');
   });
 
-  it('accepts wasmtime\'s -S threads and -W threads, in both spellings', async () => {
+  it("accepts wasmtime's -S threads and -W threads, in both spellings", async () => {
     for (const flags of [['-S', 'threads'], ['-Sthreads=y'], ['-W', 'threads=y', '-S', 'threads=yes'], ['--wasi', 'threads', '--wasm', 'threads']]) {
       const result = await run(['run', ...flags, fixture('counter'), '2', '10']);
       expect(result.stdout, flags.join(' ')).toBe('counter=20 expected=20\n');
@@ -146,12 +152,23 @@ describe('compatibility with wasmtime run', () => {
   it('prints the wasm backtrace of a trap on stderr', async () => {
     const result = await run(['run', fixture('abnormal_end'), 'trap']);
     expect(result.status).toBe(134);
-    expect(result.stderr).toMatch(/^wasi-threads-wrapper: wasm thread 4 trapped: RuntimeError: unreachable\nwasm backtrace:\n(    at [^\n]*wasm:\/\/wasm\/[^\n]*\n)+$/);
+    expect(result.stderr).toMatch(
+      /^wasi-threads-wrapper: wasm thread 4 trapped: RuntimeError: unreachable\nwasm backtrace:\n( {4}at [^\n]*wasm:\/\/wasm\/[^\n]*\n)+$/,
+    );
   });
 
   it('prints --stats as pure JSON, or as text with --stats=text', async () => {
     const json = await run(['run', '--stats', fixture('counter'), '2', '10']);
-    expect(Object.keys(JSON.parse(json.stderr))).toEqual(['warmSpawns', 'coldSpawns', 'failedSpawns', 'peakLiveThreads', 'liveThreads', 'workersCreated', 'spinHits', 'spinMs']);
+    expect(Object.keys(JSON.parse(json.stderr))).toEqual([
+      'warmSpawns',
+      'coldSpawns',
+      'failedSpawns',
+      'peakLiveThreads',
+      'liveThreads',
+      'workersCreated',
+      'spinHits',
+      'spinMs',
+    ]);
     const text = await run(['run', '--stats=text', fixture('counter'), '2', '10']);
     expect(text.stderr).toMatch(/^wasi-threads-wrapper: 2 warm spawns, 0 cold, 0 failed; at most \d+ threads alive; \d+ workers started\n$/);
   });

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { HEADER_WORDS, Header, MAX_SLOTS, MAX_TID, SharedControl, SlotState, SpinPolicy, controlBufferBytes, layoutFor } from '../src/control.js';
+import { controlBufferBytes, HEADER_WORDS, Header, layoutFor, MAX_SLOTS, MAX_TID, SharedControl, SlotState, SpinPolicy } from '../src/control.js';
 
 describe('SharedControl idle stack', () => {
   it('declares the header words in order, each index once, filling the header', () => {

@@ -2,7 +2,7 @@
 // (and its number reused) while any call uses it. Hammered from 4 workers at once.
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { FdTable, MAX_FDS, type FdEntry, type Released } from '../src/wasi/fd-table.js';
+import { type FdEntry, FdTable, MAX_FDS, type Released } from '../src/wasi/fd-table.js';
 
 const entry = (hostFd: number): FdEntry => ({ hostFd, filetype: 4, fdflags: 0, preopen: -1, tty: false, owned: true, rightsBase: 0b110, rightsInheriting: 0 });
 

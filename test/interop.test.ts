@@ -1,8 +1,8 @@
 // Node interop: options for the library's workers, TypeScript hosts run with tsx.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { InvalidOptionError, startWasiMain } from '../src/index.js';
 import { fixture, hostFile, runNode } from '../fixtures/run-host.js';
+import { InvalidOptionError, startWasiMain } from '../src/index.js';
 
 const host = (name: string) => fileURLToPath(new URL(`./host/${name}`, import.meta.url));
 const tsxCli = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
@@ -13,7 +13,10 @@ describe('worker options', () => {
   it('starts every worker with workerOptions: env, execArgv and resourceLimits', async () => {
     const result = await runNode([host('worker-options.mjs'), fixture('counter')]);
     expect(result.stdout).toBe('counter=10 expected=10\n');
-    const seen = result.stderr.trimEnd().split('\n').map((line) => JSON.parse(line.replace(/^worker: /, '')));
+    const seen = result.stderr
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line.replace(/^worker: /, '')));
     expect(seen.length).toBeGreaterThanOrEqual(2); // the main thread's worker and a pool worker
     for (const worker of seen) expect(worker).toEqual({ mark: 'given', home: null, execArgv: ['--no-deprecation'], maxOld: 48 });
   });

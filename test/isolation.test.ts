@@ -2,7 +2,7 @@
 // a hostile program would (its own threads racing every check), long enough that it fails reliably
 // when the guarantee is false. Each was reproduced against the code before the fix.
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,9 +46,7 @@ describe('path calls cannot be raced out of a preopen', () => {
     writeFileSync(join(root, 'box', 'sub', 'inner.txt'), '');
     writeFileSync(join(root, 'outside', 'secret.txt'), '');
     const result = await run(['--dir', `${join(root, 'box')}::/box`, fixture('readdir_moved'), '../outside']);
-    expect(result.stdout).toBe(
-      'open sub: SUCCESS\nrename sub -> moved: SUCCESS\nsymlink sub -> outside: SUCCESS\nreaddir: SUCCESS\n  inner.txt\n',
-    );
+    expect(result.stdout).toBe('open sub: SUCCESS\nrename sub -> moved: SUCCESS\nsymlink sub -> outside: SUCCESS\nreaddir: SUCCESS\n  inner.txt\n');
   });
 
   it('a path deeper than 256 directories is ENAMETOOLONG, so one call cannot take hundreds of descriptors', async () => {
@@ -78,7 +76,7 @@ describe('every host descriptor has one owner: the program, not the thread that 
     for (let i = 0; i < 8; i++) expect(readFileSync(join(dir, `f${i}.txt`), 'utf8')).toBe(`thread ${i}\nmain ${i}\n`);
   });
 
-  it('two programs in one process: the end of one leaves the other\'s descriptors alone', async () => {
+  it("two programs in one process: the end of one leaves the other's descriptors alone", async () => {
     const [a, b] = [tempDir('program-a'), tempDir('program-b')];
     // A ends after 50 ms; B goes on using the 16 files its threads opened for 1.5 s more.
     const run = await runHost([
@@ -87,7 +85,10 @@ describe('every host descriptor has one owner: the program, not the thread that 
     ]);
     expect(run.stdout).toBe('ok=16 of 16\nok=16 of 16\n');
     expect(run.results.map((r) => r.exitCode)).toEqual([0, 0]);
-    for (const [dir, tag] of [[a, 'a'], [b, 'b']] as const) {
+    for (const [dir, tag] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
       for (let i = 0; i < 16; i++) expect(readFileSync(join(dir, `f${i}.txt`), 'utf8'), `${tag}/f${i}`).toBe(`thread ${i}\nmain ${i}\n`);
     }
   });
@@ -120,7 +121,7 @@ describe('resource bounds', () => {
   it('lengths far beyond the memory get EFAULT at once from 4 threads, with nothing of that size allocated', async () => {
     const result = await runProgram({ fixture: 'huge_lengths', preopens: { '/d': tempDir('huge') } });
     const line = (i: number) => `thread ${i}: random_get FAULT, fd_write FAULT, fd_readdir FAULT`;
-    expect(result.stdout).toBe([0, 1, 2, 3].map(line).join('\n') + '\n');
+    expect(result.stdout).toBe(`${[0, 1, 2, 3].map(line).join('\n')}\n`);
     // Before the fix, random_get alone allocated and filled 2 GiB per thread first.
     expect(result.maxRssBytes).toBeLessThan(512 * 1024 * 1024);
   });

@@ -1,7 +1,7 @@
 // The package as users get it: `npm pack`, installed into an empty project, used through its bin
 // and its exports (the library and the ready-made worker script).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +45,9 @@ describe('the packed package', () => {
   it('ships its LICENSE, and the sources its source maps point to', () => {
     const installed = join(project, 'node_modules', 'wasi-threads-wrapper');
     expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
-    const maps = readdirSync(join(installed, 'dist'), { recursive: true }).map(String).filter((f) => f.endsWith('.js.map'));
+    const maps = readdirSync(join(installed, 'dist'), { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.js.map'));
     expect(maps.length).toBeGreaterThan(10);
     for (const map of maps) {
       const { sources } = JSON.parse(readFileSync(join(installed, 'dist', map), 'utf8')) as { sources: string[] };
@@ -61,7 +63,16 @@ describe('the packed package', () => {
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2023'], types: ['node'], strict: true, skipLibCheck: false, noEmit: true },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          lib: ['ES2023'],
+          types: ['node'],
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+        },
         include: ['main.ts'],
       }),
     );

@@ -2,8 +2,8 @@
 // cold spawns, no churn in spawn+join loops, and trimming of a surplus that stays idle.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { startWasiMain } from '../src/index.js';
 import { fixture, runProgram } from '../fixtures/run-host.js';
+import { startWasiMain } from '../src/index.js';
 
 const slowPoolWorker = fileURLToPath(new URL('./host/slow-pool-worker.mjs', import.meta.url));
 const libraryWorker = fileURLToPath(import.meta.resolve('wasi-threads-wrapper/worker'));
@@ -15,7 +15,12 @@ describe('warm pool', () => {
     process.env.POOL_DELAY_MS = '60000';
     try {
       const started = performance.now();
-      const program = await startWasiMain({ entryFile: slowPoolWorker, wasmFile: fixture('spawnbench'), wasiOptions: { args: ['spawnbench', 'startup'] }, poolSize: 8 });
+      const program = await startWasiMain({
+        entryFile: slowPoolWorker,
+        wasmFile: fixture('spawnbench'),
+        wasiOptions: { args: ['spawnbench', 'startup'] },
+        poolSize: 8,
+      });
       expect(await program.exited).toBe(0);
       expect(performance.now() - started).toBeLessThan(30_000);
       expect(program.liveWorkers).toBe(0);
@@ -70,7 +75,12 @@ describe('warm pool', () => {
     // 8 threads alive at once (each waits at a gate that opens once the last is spawned), joined,
     // then 4 s without a spawn. (It counted primes on 8 threads before: under load in CI the first
     // threads could finish before the last were spawned, and lend them their workers.)
-    const program = await startWasiMain({ entryFile: libraryWorker, wasmFile: fixture('staggered'), wasiOptions: { args: ['staggered', '1', '8', '0', '4000'] }, poolSize: 2 });
+    const program = await startWasiMain({
+      entryFile: libraryWorker,
+      wasmFile: fixture('staggered'),
+      wasiOptions: { args: ['staggered', '1', '8', '0', '4000'] },
+      poolSize: 2,
+    });
     while (program.stats().warmSpawns + program.stats().coldSpawns < 8) await sleep(10);
     await sleep(200);
     const afterBurst = program.liveWorkers;

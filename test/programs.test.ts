@@ -1,8 +1,9 @@
 // Real threaded programs, each run in its own `node` process through fixtures/host.mjs (the
 // seed's single-file usage). Every run must end by itself: a leaked worker fails it as a hang.
-import { describe, expect, it } from 'vitest';
+
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
 import { fixture, runHost, runProgram } from '../fixtures/run-host.js';
 
 describe('threaded programs', () => {
@@ -61,7 +62,9 @@ describe('threaded programs', () => {
 
   it('shares memory grown by one thread with threads that run meanwhile', async () => {
     const run = await runProgram({ fixture: 'grow', args: ['64'] });
-    const match = /^grew 64 pages in a thread from (\d+); marks read back by readers 1024 and 1024, by main 1024, of 1024\nmain sees (\d+) pages\n$/.exec(run.stdout);
+    const match = /^grew 64 pages in a thread from (\d+); marks read back by readers 1024 and 1024, by main 1024, of 1024\nmain sees (\d+) pages\n$/.exec(
+      run.stdout,
+    );
     expect(match, run.stdout).not.toBeNull();
     // memory.size in the main thread catches up once it has run a little (see the README).
     expect(Number(match![2])).toBe(Number(match![1]) + 64);
@@ -243,7 +246,10 @@ describe('seed options', () => {
       { fixture: 'primes', args: ['2', '100000'], namespace: 'second' },
     ]);
     expect(run.stdout.split('\n').sort()).toEqual(['', 'counter=10000 expected=10000', 'primes below 100000: 9592']);
-    expect(run.results.map((r) => [r.namespace, r.exitCode])).toEqual([['first', 0], ['second', 0]]);
+    expect(run.results.map((r) => [r.namespace, r.exitCode])).toEqual([
+      ['first', 0],
+      ['second', 0],
+    ]);
   });
 
   it('refuses a second program under a namespace that is running', async () => {

@@ -1,7 +1,6 @@
 // The long-lived runtime: many runs on reused workers, each isolated from the others, and reactor
 // instances whose exports are called many times. The runtime is imported the way users import it
 // (the built package), since its workers run the package's own worker script.
-import { execFileSync } from 'node:child_process';
 import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,14 +8,14 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  createRuntime,
   InvalidOptionError,
   ModuleRequirementError,
   RunAbortedError,
   RunTimeoutError,
+  type Runtime,
   RuntimeClosedError,
   ThreadTrapError,
-  createRuntime,
-  type Runtime,
 } from 'wasi-threads-wrapper';
 import { fixture, runNode } from '../fixtures/run-host.js';
 
@@ -31,7 +30,11 @@ afterEach(async () => {
 });
 
 /** What the promise rejected with (a result is a failure here), read later without an unhandled rejection in between. */
-const settled = (promise: Promise<unknown>) => promise.then(() => new Error('it did not fail'), (error: unknown) => error);
+const settled = (promise: Promise<unknown>) =>
+  promise.then(
+    () => new Error('it did not fail'),
+    (error: unknown) => error,
+  );
 
 const primesBelow = (limit: number) => {
   let count = 0;
@@ -75,7 +78,8 @@ describe('runs on a runtime', () => {
     });
     const echoes = await runtimeFor('echo_args', { poolSize: 1, maxConcurrentRuns: 4 });
     const outputs = await Promise.all(Array.from({ length: 12 }, (_, i) => echoes.run({ args: ['echo', `#${i}`, 'x'.repeat(i)], stdout: 'buffer' })));
-    outputs.forEach((result, i) => expect(result.stdout.toString()).toBe(`main: echo #${i} ${'x'.repeat(i)}\nthread: echo #${i} ${'x'.repeat(i)}\n`));
+    for (const [i, result] of outputs.entries())
+      expect(result.stdout.toString()).toBe(`main: echo #${i} ${'x'.repeat(i)}\nthread: echo #${i} ${'x'.repeat(i)}\n`);
   });
 
   it('a run that traps, exits or times out ends alone: the runs beside it finish with their own output', async () => {
@@ -91,7 +95,7 @@ describe('runs on a runtime', () => {
     expect((await exit).exitCode).toBe(42);
     expect(await slow).toBeInstanceOf(RunTimeoutError);
     const results = await Promise.all(good);
-    results.forEach((result, i) => expect(result.stdout.toString()).toBe(`primes below ${limits[i]}: ${primesBelow(limits[i]!)}\n`));
+    for (const [i, result] of results.entries()) expect(result.stdout.toString()).toBe(`primes below ${limits[i]}: ${primesBelow(limits[i]!)}\n`);
     // The runtimes carry on.
     expect((await runtime.run({ args: ['primes', '2', '1000'], stdout: 'buffer' })).stdout.toString()).toBe('primes below 1000: 168\n');
     expect((await aborted.run({ args: ['abnormal_end', 'exit'] })).exitCode).toBe(42);
@@ -141,7 +145,7 @@ describe('runs on a runtime', () => {
     } finally {
       closeSync(fd);
     }
-    const expected = Array.from({ length: 20 }, (_, i) => `main: e ${i}\nthread: e ${i}\n`).join('') + 'end\n';
+    const expected = `${Array.from({ length: 20 }, (_, i) => `main: e ${i}\nthread: e ${i}\n`).join('')}end\n`;
     expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe(expected);
   });
 
@@ -169,7 +173,7 @@ describe('runs on a runtime', () => {
     }
   });
 
-  it('caps one run\'s memory with maxMemoryPages; the runs after it have the runtime\'s maximum again', async () => {
+  it("caps one run's memory with maxMemoryPages; the runs after it have the runtime's maximum again", async () => {
     // grow starts at the 32 pages the module declares (the runtime's default), takes a few for its
     // threads' stacks and grows by 64 while threads read: 80 pages leave no room for it.
     const runtime = await runtimeFor('grow', { poolSize: 2, maxConcurrentRuns: 2 });
@@ -177,7 +181,8 @@ describe('runs on a runtime', () => {
     expect(capped).toBeInstanceOf(ThreadTrapError);
     expect((await runtime.run({ args: ['grow', '64'], stdout: 'buffer' })).exitCode).toBe(0);
     // Twice with the same cap: still capped, whether the run gets a memory kept by that maximum or a new one.
-    for (let i = 0; i < 2; i++) expect(await settled(runtime.run({ args: ['grow', '64'], maxMemoryPages: 80, stderr: 'ignore' }))).toBeInstanceOf(ThreadTrapError);
+    for (let i = 0; i < 2; i++)
+      expect(await settled(runtime.run({ args: ['grow', '64'], maxMemoryPages: 80, stderr: 'ignore' }))).toBeInstanceOf(ThreadTrapError);
     expect((await runtime.run({ args: ['grow', '64'], maxMemoryPages: 700, stdout: 'buffer' })).exitCode).toBe(0);
     expect((await runtime.run({ args: ['grow', '64'], stdout: 'buffer' })).exitCode).toBe(0);
     await expect(runtime.run({ maxMemoryPages: 10 })).rejects.toBeInstanceOf(InvalidOptionError);
@@ -195,7 +200,7 @@ describe('runs on a runtime', () => {
     }
   });
 
-  it('a run finds every byte of its memory zero though the memory is an earlier run\'s, which left bytes in random places of it and of pages it grew', async () => {
+  it("a run finds every byte of its memory zero though the memory is an earlier run's, which left bytes in random places of it and of pages it grew", async () => {
     // residue exits with 1 if a byte of its memory is not zero at its first instruction, then
     // grows the memory by 2 pages and dirties one 4 KiB block in 7, chosen at random, and the last
     // byte. The clear of a memory passed on zeroes only the blocks that pagemap shows were written
@@ -280,7 +285,7 @@ describe('reactor instances', () => {
     expect(runtime.stats().liveInstances).toBe(1);
   });
 
-  it('writes a call\'s output to the instance\'s stdout', async () => {
+  it("writes a call's output to the instance's stdout", async () => {
     const runtime = await runtimeFor('reactor', { poolSize: 1 });
     const chunks: Buffer[] = [];
     const stdout = new Writable({ write: (chunk, _encoding, done) => (chunks.push(chunk), done()) });
@@ -300,9 +305,12 @@ describe('a runtime in a long-lived process', () => {
     const early = Math.min(1000, count / 10);
     // poolSize 0: one worker a run, so 10,000 runs fit the CI budget; pool workers' reuse is the test above's.
     const middle = Math.round((early + count) / 2);
-    const result = await runNode(['--expose-gc', host, JSON.stringify({ wasm: fixture('first_instruction'), count, samples: [early, middle, count], poolSize: 0 })], {
-      timeoutMs: 300_000,
-    });
+    const result = await runNode(
+      ['--expose-gc', host, JSON.stringify({ wasm: fixture('first_instruction'), count, samples: [early, middle, count], poolSize: 0 })],
+      {
+        timeoutMs: 300_000,
+      },
+    );
     expect(result.status).toBe(0);
     const { seen, codes, bytes } = JSON.parse(result.stdout);
     expect(codes).toEqual([0]);
@@ -327,7 +335,17 @@ describe('a runtime in a long-lived process', () => {
     // Fewer where the 10,000-run test above is cut short (Node 22-26 in CI).
     const runs = count >= 10_000 ? 800 : 240;
     const result = await runNode(
-      [host, JSON.stringify({ wasm: fixture('primes'), count: runs, samples: [runs / 4, runs], args: ['primes', '2', '1000'], memorySetting: { initial: 32, maximum: 96 }, collect: false })],
+      [
+        host,
+        JSON.stringify({
+          wasm: fixture('primes'),
+          count: runs,
+          samples: [runs / 4, runs],
+          args: ['primes', '2', '1000'],
+          memorySetting: { initial: 32, maximum: 96 },
+          collect: false,
+        }),
+      ],
       { timeoutMs: 200_000 },
     );
     expect(result.status).toBe(0);

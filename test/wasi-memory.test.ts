@@ -3,9 +3,9 @@
 // `memory.buffer` has the old size. A WASI call must still reach the pages the program can use.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { fixture, runNode } from '../fixtures/run-host.js';
 import { FdTable } from '../src/wasi/fd-table.js';
 import { SharedWasi } from '../src/wasi/preview1.js';
-import { fixture, runNode } from '../fixtures/run-host.js';
 
 const PAGE = 65536;
 
@@ -47,12 +47,12 @@ describe('WASI calls on memory another thread grew', () => {
     expect(new DataView(memory.real.buffer).getBigUint64(pointer, true)).toBeGreaterThan(0n);
   });
 
-  it('still fails with EFAULT past the memory\'s real end', () => {
+  it("still fails with EFAULT past the memory's real end", () => {
     const wasi = wasiOn(laggingMemory(1, 2));
     expect((wasi.clock_time_get as (id: number, precision: bigint, pointer: number) => number)(0, 0n, 2 * PAGE - 4)).toBe(21);
   });
 
-  it('a thread\'s first fd_write on pages its spawner grew a moment before succeeds, 300 times in a row', async () => {
+  it("a thread's first fd_write on pages its spawner grew a moment before succeeds, 300 times in a row", async () => {
     const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
     const result = await runNode([cli, 'run', '--pool', '1', fixture('grow_then_write')]);
     expect(result.stdout).toBe('.'.repeat(300));

@@ -10,8 +10,8 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readFileSync,
   readdirSync,
+  readFileSync,
   symlinkSync,
   writeFileSync,
   writeSync,
@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fixture, runNode, type RunOptions } from '../fixtures/run-host.js';
+import { fixture, type RunOptions, runNode } from '../fixtures/run-host.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const run = (args: string[], options?: RunOptions) => runNode([cli, 'run', ...args], options);
@@ -181,9 +181,16 @@ describe('conformance with node:wasi', () => {
     const [shared, node] = (['shared', 'node'] as const).map((wasi) => {
       const command = [process.execPath, cli, 'run', '--wasi', wasi, '--env', 'A=1', '--dir', `${tempDir(`tty-${wasi}`)}::/s`, fixture('wasi_calls')];
       const output = execFileSync('script', ['-qec', command.map((a) => `'${a}'`).join(' '), '/dev/null'], { encoding: 'utf8' });
-      return output.replace(/\r/g, '').split('\n').filter((line) => /^ {2}fd [0-2] /.test(line));
+      return output
+        .replace(/\r/g, '')
+        .split('\n')
+        .filter((line) => /^ {2}fd [0-2] /.test(line));
     });
-    expect(shared).toEqual(['  fd 0 filetype=CHARACTER_DEVICE seek/tell rights=false', '  fd 1 filetype=CHARACTER_DEVICE seek/tell rights=false', '  fd 2 filetype=CHARACTER_DEVICE seek/tell rights=false']);
+    expect(shared).toEqual([
+      '  fd 0 filetype=CHARACTER_DEVICE seek/tell rights=false',
+      '  fd 1 filetype=CHARACTER_DEVICE seek/tell rights=false',
+      '  fd 2 filetype=CHARACTER_DEVICE seek/tell rights=false',
+    ]);
     expect(shared).toEqual(node);
   });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { readMemoryImport } from '../src/wasm-binary.js';
 import { fixture } from '../fixtures/run-host.js';
+import { readMemoryImport } from '../src/wasm-binary.js';
 
 const read = (name: string) => readMemoryImport(readFileSync(fixture(name)));
 

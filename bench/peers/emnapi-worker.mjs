@@ -1,6 +1,7 @@
 // The worker script of emnapi-host.mjs, after @emnapi/wasi-threads' README.
-import { parentPort, workerData } from 'node:worker_threads';
+
 import { WASI } from 'node:wasi';
+import { parentPort, workerData } from 'node:worker_threads';
 import { ThreadMessageHandler, WASIThreads } from '@emnapi/wasi-threads';
 
 const postMessage = (message) => parentPort.postMessage(message);

@@ -94,7 +94,11 @@ export const Subscription = {
     const type = view.getUint8(at + 8);
     const value: SubscriptionValue = { userdata: view.getBigUint64(at, true), type, fd: view.getUint32(at + 16, true) };
     if (type === 0) {
-      value.clock = { id: view.getUint32(at + 16, true), timeout: view.getBigUint64(at + 24, true), absolute: (view.getUint16(at + 40, true) & SUBCLOCKFLAG_ABSTIME) !== 0 };
+      value.clock = {
+        id: view.getUint32(at + 16, true),
+        timeout: view.getBigUint64(at + 24, true),
+        absolute: (view.getUint16(at + 40, true) & SUBCLOCKFLAG_ABSTIME) !== 0,
+      };
     }
     return value;
   },

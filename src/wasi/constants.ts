@@ -1,5 +1,6 @@
 /** WASI preview1 (`wasi_snapshot_preview1`) numbers, as the witx files define them. */
 
+// biome-ignore format: a table of the witx numbers, kept compact
 export const Errno = {
   SUCCESS: 0, '2BIG': 1, ACCES: 2, ADDRINUSE: 3, ADDRNOTAVAIL: 4, AFNOSUPPORT: 5, AGAIN: 6, ALREADY: 7, BADF: 8,
   BADMSG: 9, BUSY: 10, CANCELED: 11, CHILD: 12, CONNABORTED: 13, CONNREFUSED: 14, CONNRESET: 15, DEADLK: 16,
@@ -26,6 +27,7 @@ export function errnoOf(error: unknown): number {
   return Errno.IO;
 }
 
+// biome-ignore format: a table of the witx numbers, kept compact
 export const Filetype = {
   UNKNOWN: 0, BLOCK_DEVICE: 1, CHARACTER_DEVICE: 2, DIRECTORY: 3, REGULAR_FILE: 4, SOCKET_DGRAM: 5, SOCKET_STREAM: 6,
   SYMBOLIC_LINK: 7,
@@ -44,6 +46,7 @@ export const EventType = { CLOCK: 0, FD_READ: 1, FD_WRITE: 2 } as const;
  * kept as numbers here (cheap to test on every call) and converted at the ABI's edge.
  */
 export const ALL_RIGHTS = 0x3fffffff;
+// biome-ignore format: a table of the witx numbers, kept compact
 export const Rights = {
   FD_DATASYNC: 1 << 0, FD_READ: 1 << 1, FD_SEEK: 1 << 2, FD_FDSTAT_SET_FLAGS: 1 << 3, FD_SYNC: 1 << 4,
   FD_TELL: 1 << 5, FD_WRITE: 1 << 6, FD_ADVISE: 1 << 7, FD_ALLOCATE: 1 << 8, PATH_CREATE_DIRECTORY: 1 << 9,
@@ -57,6 +60,7 @@ export const Rights = {
 
 const R = Rights;
 /** The most a descriptor of each kind can have (the same sets as node:wasi's uvwasi). */
+// biome-ignore format: a table of the witx numbers, kept compact
 export const RightsOf = {
   regularFile:
     R.FD_DATASYNC | R.FD_READ | R.FD_SEEK | R.FD_FDSTAT_SET_FLAGS | R.FD_SYNC | R.FD_TELL | R.FD_WRITE | R.FD_ADVISE |
@@ -76,4 +80,3 @@ export const DIRECTORY_INHERITING = RightsOf.directory | RightsOf.regularFile;
 export function rightsFromAbi(rights: bigint): number {
   return rights >= 0n && rights <= BigInt(ALL_RIGHTS) ? Number(rights) : -1;
 }
-

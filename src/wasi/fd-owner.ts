@@ -20,9 +20,9 @@ import { isatty } from 'node:tty';
 import { InvalidOptionError } from '../errors.js';
 import type { WasiOptions } from '../options.js';
 import { answerReply, awaitReply, createReplyCell, type ReplyCell } from '../reply-cell.js';
-import { ALL_RIGHTS, DIRECTORY_INHERITING, Errno, Fdflags, Filetype, RightsOf, errnoOf } from './constants.js';
+import { ALL_RIGHTS, DIRECTORY_INHERITING, Errno, errnoOf, Fdflags, Filetype, RightsOf } from './constants.js';
 import { FdTable, MAX_FDS, type Released } from './fd-table.js';
-import { FOLLOW, below, isSymlink, pathWalkSupported, walkPath } from './path-walk.js';
+import { below, FOLLOW, isSymlink, pathWalkSupported, walkPath } from './path-walk.js';
 import { filetypeOf } from './preview1.js';
 
 export type FdRequest =

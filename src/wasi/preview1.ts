@@ -6,14 +6,18 @@
  * either can always be terminated, so ending a program never hangs on it.
  */
 import { randomFillSync } from 'node:crypto';
-import { isatty } from 'node:tty';
-import * as fs from 'node:fs';
 import type { BigIntStats } from 'node:fs';
+import * as fs from 'node:fs';
+import { isatty } from 'node:tty';
+import { bufferCovering } from '../memory-growth.js';
+import type { RunConfig } from '../protocol.js';
+import { Dirent, Event, type EventValue, Fdstat, Filestat, Iovec, Prestat, Subscription, type SubscriptionValue } from './abi.js';
 import {
   Clock,
   DIRECTORY_INHERITING,
   Errno,
   EventType,
+  errnoOf,
   Fdflags,
   Filetype,
   Fstflags,
@@ -23,15 +27,11 @@ import {
   RightsOf,
   rightsFromAbi,
   Whence,
-  errnoOf,
 } from './constants.js';
-import { Dirent, Event, Fdstat, Filestat, Iovec, Prestat, Subscription, type EventValue, type SubscriptionValue } from './abi.js';
+import { type FdOwnerClient, RELAYED, WOULD_BLOCK } from './fd-owner.js';
 import { FdTable, type Handle } from './fd-table.js';
-import { RELAYED, WOULD_BLOCK, type FdOwnerClient } from './fd-owner.js';
-import { below, itself, unlessSymlink, walkPath, type FinalAction } from './path-walk.js';
+import { below, type FinalAction, itself, unlessSymlink, walkPath } from './path-walk.js';
 import type { StdinClient } from './stdin-client.js';
-import { bufferCovering } from '../memory-growth.js';
-import type { RunConfig } from '../protocol.js';
 
 export interface SharedWasiOptions {
   /** Args, env and preopen names; when absent, `fetchConfig` gives them at the first call that needs them. */
@@ -213,7 +213,11 @@ export class SharedWasi {
   private writeSizes(strings: Uint8Array[], countPointer: number, sizePointer: number): number {
     const view = this.view(Math.max(countPointer, sizePointer) + 4);
     view.setUint32(countPointer, strings.length, true);
-    view.setUint32(sizePointer, strings.reduce((sum, s) => sum + s.length, 0), true);
+    view.setUint32(
+      sizePointer,
+      strings.reduce((sum, s) => sum + s.length, 0),
+      true,
+    );
     return Errno.SUCCESS;
   }
 
@@ -286,7 +290,10 @@ export class SharedWasi {
    * huge length never makes the host copy more than that at once.
    */
   private relay(stream: 1 | 2, buffers: Uint8Array[]): number {
-    const total = Math.min(RELAY_CHUNK, buffers.reduce((sum, b) => sum + b.length, 0));
+    const total = Math.min(
+      RELAY_CHUNK,
+      buffers.reduce((sum, b) => sum + b.length, 0),
+    );
     if (total === 0) return 0;
     const bytes = new Uint8Array(total);
     let at = 0;
@@ -349,7 +356,7 @@ export class SharedWasi {
         ready.push({ userdata: earliest.userdata, type: EventType.CLOCK, error: Errno.SUCCESS, nbytes: 0n });
       }
     }
-    ready.forEach((event, i) => Event.write(view, outPointer + i * Event.size, event));
+    for (const [i, event] of ready.entries()) Event.write(view, outPointer + i * Event.size, event);
     view.setUint32(eventsPointer, ready.length, true);
     return Errno.SUCCESS;
   }
@@ -378,7 +385,8 @@ export class SharedWasi {
     const { constants: c } = fs;
     // The access mode follows the rights asked for, as in node:wasi (uvwasi).
     const reads = (rightsBase & (Rights.FD_READ | Rights.FD_READDIR)) !== 0;
-    const writes = (rightsBase & (Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE)) !== 0 || (oflags & Oflags.TRUNC) !== 0;
+    const writes =
+      (rightsBase & (Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE)) !== 0 || (oflags & Oflags.TRUNC) !== 0;
     let flags = writes ? (reads ? c.O_RDWR : c.O_WRONLY) : c.O_RDONLY;
     if (oflags & Oflags.CREAT) flags |= c.O_CREAT;
     if (oflags & Oflags.EXCL) flags |= c.O_EXCL;
@@ -410,7 +418,8 @@ export class SharedWasi {
         entry.filetype = filetypeOf(fs.fstatSync(hostFd));
         entry.tty = isatty(hostFd);
         // What was asked for, as far as this kind of file can have it.
-        const most = entry.filetype === Filetype.DIRECTORY ? RightsOf.directory : entry.filetype === Filetype.REGULAR_FILE ? RightsOf.regularFile : RightsOf.stream;
+        const most =
+          entry.filetype === Filetype.DIRECTORY ? RightsOf.directory : entry.filetype === Filetype.REGULAR_FILE ? RightsOf.regularFile : RightsOf.stream;
         entry.rightsBase = rightsBase & most;
         entry.rightsInheriting = entry.filetype === Filetype.DIRECTORY ? rightsInheriting & DIRECTORY_INHERITING : 0;
       } catch (error) {
@@ -507,7 +516,15 @@ export class SharedWasi {
         this.withFd(fd, Rights.FD_FILESTAT_GET, (e) => (this.writeFilestat(pointer, fs.fstatSync(e.hostFd, { bigint: true })), ok)),
       fd_filestat_set_size: (fd: number, size: bigint) => this.withFd(fd, Rights.FD_FILESTAT_SET_SIZE, (e) => (fs.ftruncateSync(e.hostFd, Number(size)), ok)),
       fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, flags: number) =>
-        this.withFd(fd, Rights.FD_FILESTAT_SET_TIMES, (e) => this.setTimes(() => fs.fstatSync(e.hostFd), atim, mtim, flags, (a, m) => fs.futimesSync(e.hostFd, a, m))),
+        this.withFd(fd, Rights.FD_FILESTAT_SET_TIMES, (e) =>
+          this.setTimes(
+            () => fs.fstatSync(e.hostFd),
+            atim,
+            mtim,
+            flags,
+            (a, m) => fs.futimesSync(e.hostFd, a, m),
+          ),
+        ),
       fd_pread: (fd: number, iovs: number, count: number, offset: bigint, pointer: number) =>
         this.ioCall(fd, Rights.FD_READ | Rights.FD_SEEK, iovs, count, pointer, (e, buffers) => this.read(e, buffers, offset)),
       fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, pointer: number) =>
@@ -537,7 +554,8 @@ export class SharedWasi {
         // A seek by 0 from the current position is a tell (wasi-libc's lseek(fd, 0, SEEK_CUR)).
         this.withFd(fd, offset === 0n && whence === Whence.CUR ? Rights.FD_TELL : Rights.FD_SEEK, (e) => {
           if (!this.seekable(e)) return e.filetype === Filetype.DIRECTORY ? Errno.BADF : Errno.SPIPE;
-          const base = whence === Whence.SET ? 0n : whence === Whence.CUR ? table.position(e) : whence === Whence.END ? BigInt(fs.fstatSync(e.hostFd).size) : -1n;
+          const base =
+            whence === Whence.SET ? 0n : whence === Whence.CUR ? table.position(e) : whence === Whence.END ? BigInt(fs.fstatSync(e.hostFd).size) : -1n;
           if (base < 0n || base + offset < 0n) return Errno.INVAL;
           table.setPosition(e, base + offset);
           this.view(pointer + 8).setBigUint64(pointer, base + offset, true);
@@ -564,7 +582,13 @@ export class SharedWasi {
         return this.withPath(fd, Rights.PATH_FILESTAT_SET_TIMES, path, length, follow, (dir, name) =>
           unlessSymlink(dir, name, follow, () => {
             const at = below(dir, name);
-            return this.setTimes(() => fs.lstatSync(at), atim, mtim, fstflags, (a, m) => fs.lutimesSync(at, a, m));
+            return this.setTimes(
+              () => fs.lstatSync(at),
+              atim,
+              mtim,
+              fstflags,
+              (a, m) => fs.lutimesSync(at, a, m),
+            );
           }),
         );
       },
@@ -574,12 +598,22 @@ export class SharedWasi {
           unlessSymlink(fromDir, fromName, follow, () =>
             // link(2) does not follow a symlink it is given: it links the symlink itself.
             this.withPath(newFd, Rights.PATH_LINK_TARGET, newPath, newLength, false, (toDir, toName, trailingSlash) =>
-              trailingSlash ? createsNothing(toDir, toName) : (fs.linkSync(below(fromDir, fromName), below(toDir, toName)), ok)),
+              trailingSlash ? createsNothing(toDir, toName) : (fs.linkSync(below(fromDir, fromName), below(toDir, toName)), ok),
+            ),
           ),
         );
       },
-      path_open: (dirFd: number, dirflags: number, path: number, length: number, oflags: number, rightsBase: bigint, inheriting: bigint, fdflags: number, pointer: number) =>
-        this.pathOpen(dirFd, dirflags, path, length, oflags, rightsFromAbi(rightsBase), rightsFromAbi(inheriting), fdflags, pointer),
+      path_open: (
+        dirFd: number,
+        dirflags: number,
+        path: number,
+        length: number,
+        oflags: number,
+        rightsBase: bigint,
+        inheriting: bigint,
+        fdflags: number,
+        pointer: number,
+      ) => this.pathOpen(dirFd, dirflags, path, length, oflags, rightsFromAbi(rightsBase), rightsFromAbi(inheriting), fdflags, pointer),
       path_readlink: (fd: number, path: number, length: number, buffer: number, bufferLength: number, pointer: number) =>
         this.withPath(fd, Rights.PATH_READLINK, path, length, false, (dir, name) => {
           const target = encoder.encode(fs.readlinkSync(below(dir, name)));
@@ -589,10 +623,19 @@ export class SharedWasi {
           return ok;
         }),
       path_remove_directory: (fd: number, path: number, length: number) =>
-        this.withPath(fd, Rights.PATH_REMOVE_DIRECTORY, path, length, false, (dir, name) => (name === '.' ? Errno.INVAL : (fs.rmdirSync(below(dir, name)), ok))),
+        this.withPath(fd, Rights.PATH_REMOVE_DIRECTORY, path, length, false, (dir, name) =>
+          name === '.' ? Errno.INVAL : (fs.rmdirSync(below(dir, name)), ok),
+        ),
       path_rename: (fd: number, oldPath: number, oldLength: number, newFd: number, newPath: number, newLength: number) =>
         this.withPath(fd, Rights.PATH_RENAME_SOURCE, oldPath, oldLength, false, (fromDir, fromName) =>
-          this.withPath(newFd, Rights.PATH_RENAME_TARGET, newPath, newLength, false, (toDir, toName) => (fs.renameSync(below(fromDir, fromName), below(toDir, toName)), ok)),
+          this.withPath(
+            newFd,
+            Rights.PATH_RENAME_TARGET,
+            newPath,
+            newLength,
+            false,
+            (toDir, toName) => (fs.renameSync(below(fromDir, fromName), below(toDir, toName)), ok),
+          ),
         ),
       path_symlink: (oldPath: number, oldLength: number, fd: number, newPath: number, newLength: number) => {
         // The link may point anywhere: following it is what the walk checks.
@@ -634,7 +677,7 @@ export class SharedWasi {
     for (const [name, call] of Object.entries(calls) as [string, (...args: unknown[]) => number][]) {
       guarded[name] = function guardedCall() {
         try {
-          // eslint-disable-next-line prefer-rest-params -- arguments with apply is V8's fast path
+          // biome-ignore lint/complexity/noArguments: arguments with apply is V8's fast path here (no rest array)
           return call.apply(undefined, arguments as unknown as unknown[]);
         } catch (error) {
           if (error instanceof RangeError) return Errno.FAULT;

@@ -2,7 +2,7 @@
  * Reading the process's stdin from a wasm thread without a blocking host call: the coordinator
  * reads (asynchronously) and this thread waits in a terminable `Atomics.wait` for the bytes.
  */
-import { awaitReply, createReplyCell, replyPayload, type ReplyCell } from '../reply-cell.js';
+import { awaitReply, createReplyCell, type ReplyCell, replyPayload } from '../reply-cell.js';
 
 export interface StdinClient {
   /** Fills `buffers` with what stdin has (at least 1 byte, 0 at end of input); a negative errno on failure. */
@@ -11,9 +11,7 @@ export interface StdinClient {
   poll(timeoutMs: number): boolean;
 }
 
-export type StdinRequest =
-  | { type: 'stdin-read'; max: number; reply: ReplyCell }
-  | { type: 'stdin-poll'; timeoutMs: number; reply: ReplyCell };
+export type StdinRequest = { type: 'stdin-read'; max: number; reply: ReplyCell } | { type: 'stdin-poll'; timeoutMs: number; reply: ReplyCell };
 
 /** The most one read asks the coordinator for: a read may always return fewer bytes than asked. */
 const MAX_READ = 64 * 1024;
@@ -21,7 +19,10 @@ const MAX_READ = 64 * 1024;
 export function stdinClientVia(post: (request: StdinRequest) => void): StdinClient {
   return {
     read(buffers) {
-      const max = Math.min(MAX_READ, buffers.reduce((sum, b) => sum + b.length, 0));
+      const max = Math.min(
+        MAX_READ,
+        buffers.reduce((sum, b) => sum + b.length, 0),
+      );
       if (max === 0) return 0;
       const reply = createReplyCell(max);
       post({ type: 'stdin-read', max, reply });
@@ -44,4 +45,3 @@ export function stdinClientVia(post: (request: StdinRequest) => void): StdinClie
     },
   };
 }
-

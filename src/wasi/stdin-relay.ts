@@ -4,8 +4,9 @@
  * with no writer blocks no thread) and pauses `process.stdin` when nobody waits, so stdin never
  * keeps the process alive.
  */
+
+import { answerReply as answer, type ReplyCell, replyPayload } from '../reply-cell.js';
 import { Errno, errnoOf } from './constants.js';
-import { answerReply as answer, replyPayload, type ReplyCell } from '../reply-cell.js';
 import type { StdinRequest } from './stdin-client.js';
 
 interface Pending {

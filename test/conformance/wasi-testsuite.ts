@@ -11,7 +11,7 @@
  * Without the suite on the machine it says so and exits 0.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,8 @@ const argv = process.argv.slice(2);
 const verbose = argv.includes('--verbose');
 const onlyAt = argv.indexOf('--only');
 const only = onlyAt >= 0 ? argv[onlyAt + 1] : undefined;
-const gitDir = argv.find((a, i) => !a.startsWith('--') && argv[i - 1] !== '--only') ?? process.env.WASI_TESTSUITE_GIT ?? '/work/.mirror/WebAssembly+wasi-testsuite/repo';
+const gitDir =
+  argv.find((a, i) => !a.startsWith('--') && argv[i - 1] !== '--only') ?? process.env.WASI_TESTSUITE_GIT ?? '/work/.mirror/WebAssembly+wasi-testsuite/repo';
 
 if (!existsSync(gitDir)) {
   console.log(`wasi-testsuite: no git directory at ${gitDir}; nothing run (give one as the first argument)`);
@@ -76,7 +77,8 @@ function runTest(suiteDir: string, wasm: string, wasi: 'shared' | 'node'): strin
       const said = result.stderr.split('\n').filter((line) => line.trim() !== '' && !/^\s+at |^wasm backtrace:|^note: /.test(line));
       return `exit ${result.status}, expected ${spec.exitCode}: ${said.slice(0, 3).join(' | ').slice(0, 300)}`;
     }
-    if (spec.stdout !== undefined && result.stdout !== spec.stdout) return `stdout ${JSON.stringify(result.stdout.slice(0, 200))}, expected ${JSON.stringify(spec.stdout.slice(0, 200))}`;
+    if (spec.stdout !== undefined && result.stdout !== spec.stdout)
+      return `stdout ${JSON.stringify(result.stdout.slice(0, 200))}, expected ${JSON.stringify(spec.stdout.slice(0, 200))}`;
     return null;
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -92,8 +94,11 @@ try {
   for (const suite of SUITES) {
     const suiteDir = join(root, 'tests', suite, 'testsuite', 'wasm32-wasip1');
     if (!existsSync(suiteDir)) continue;
-    const tests = readdirSync(suiteDir).filter((f) => f.endsWith('.wasm') && (!only || basename(f, '.wasm') === only)).sort();
-    const total = (totals[suite] = { shared: 0, node: 0, count: tests.length });
+    const tests = readdirSync(suiteDir)
+      .filter((f) => f.endsWith('.wasm') && (!only || basename(f, '.wasm') === only))
+      .sort();
+    const total = { shared: 0, node: 0, count: tests.length };
+    totals[suite] = total;
     for (const test of tests) {
       const wasm = join(suiteDir, test);
       const shared = runTest(suiteDir, wasm, 'shared');
@@ -107,8 +112,14 @@ try {
     }
   }
   const rows = Object.entries(totals).map(([suite, t]) => `| ${suite} | ${t.count} | ${t.shared} | ${t.node} |`);
-  const sum = Object.values(totals).reduce((a, t) => ({ count: a.count + t.count, shared: a.shared + t.shared, node: a.node + t.node }), { count: 0, shared: 0, node: 0 });
-  console.log(['| suite | tests | shared WASI | node:wasi |', '| --- | --- | --- | --- |', ...rows, `| total | ${sum.count} | ${sum.shared} | ${sum.node} |`].join('\n'));
+  const sum = Object.values(totals).reduce((a, t) => ({ count: a.count + t.count, shared: a.shared + t.shared, node: a.node + t.node }), {
+    count: 0,
+    shared: 0,
+    node: 0,
+  });
+  console.log(
+    ['| suite | tests | shared WASI | node:wasi |', '| --- | --- | --- | --- |', ...rows, `| total | ${sum.count} | ${sum.shared} | ${sum.node} |`].join('\n'),
+  );
   if (differences.length > 0) console.log(`\n${verbose ? 'every test' : 'tests where the two differ'}:\n${differences.join('\n')}`);
 } finally {
   rmSync(root, { recursive: true, force: true });

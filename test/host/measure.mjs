@@ -1,6 +1,6 @@
 // The process's RSS, virtual size, open descriptors and JS memory (and the resident size of this
 // thread's young generation) after a full GC (run node with --expose-gc): what the leak tests sample. `collect: false` samples without the GC.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics } from 'node:v8';
 
 export async function measure({ collect = true } = {}) {

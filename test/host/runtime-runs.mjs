@@ -4,8 +4,8 @@
 //   node --expose-gc runtime-runs.mjs '{"wasm":"/path/first_instruction.wasm","count":10000,"samples":[1000,10000]}'
 // Optional: "args" (each run's argv), "poolSize", "memorySetting", "collect" (false: sample without a GC).
 import { writeSync } from 'node:fs';
-import { measure } from './measure.mjs';
 import { createRuntime } from 'wasi-threads-wrapper';
+import { measure } from './measure.mjs';
 
 const { wasm, count, samples, poolSize = 2, args = ['first_instruction'], memorySetting, collect = true } = JSON.parse(process.argv[2]);
 
@@ -19,4 +19,4 @@ for (let i = 1; i <= count; i++) {
   bytes += result.stdout.length;
   if (samples.includes(i)) seen[i] = { ...(await measure({ collect })), stats: runtime.stats() };
 }
-writeSync(1, JSON.stringify({ seen, codes: [...codes], bytes }) + '\n');
+writeSync(1, `${JSON.stringify({ seen, codes: [...codes], bytes })}\n`);

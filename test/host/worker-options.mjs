@@ -14,6 +14,9 @@ if (isMainThread) {
     workerOptions: { env: { WTW_MARK: 'given' }, execArgv: ['--no-deprecation'], resourceLimits: { maxOldGenerationSizeMb: 48 } },
   });
 } else {
-  writeSync(2, `worker: ${JSON.stringify({ mark: process.env.WTW_MARK, home: process.env.HOME ?? null, execArgv: process.execArgv, maxOld: resourceLimits.maxOldGenerationSizeMb })}\n`);
+  writeSync(
+    2,
+    `worker: ${JSON.stringify({ mark: process.env.WTW_MARK, home: process.env.HOME ?? null, execArgv: process.execArgv, maxOld: resourceLimits.maxOldGenerationSizeMb })}\n`,
+  );
   await initWasiWorker();
 }
