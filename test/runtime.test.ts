@@ -211,6 +211,21 @@ describe('runs on a runtime', () => {
     expect(runtime.stats().memoriesCreated).toBeLessThan(15);
   });
 
+  it('a run whose thread still writes into its memory as the run ends leaves nothing of it to the runs after', async () => {
+    // residue_writer's thread writes at random places of the memory, forever; its main thread returns
+    // once the thread has written 10,000 times. Its worker is ended before the memory is passed on.
+    const runtime = await runtimeFor('residue_writer', { poolSize: 1, maxConcurrentRuns: 2 });
+    const runs = await Promise.all(
+      Array.from({ length: 2 }, async () => {
+        const codes: number[] = [];
+        for (let i = 0; i < 15; i++) codes.push((await runtime.run({ args: ['residue_writer'] })).exitCode);
+        return codes;
+      }),
+    );
+    expect(runs.flat()).toEqual(Array.from({ length: 30 }, () => 0));
+    expect(runtime.stats().memoriesCreated).toBeLessThan(15);
+  });
+
   it('checks its options and says what is wrong with typed errors', async () => {
     await expect(createRuntime({ wasmFile: fixture('primes'), poolSize: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(createRuntime({ wasmFile: fixture('primes'), wasiImplementation: 'node' as never })).rejects.toBeInstanceOf(InvalidOptionError);
