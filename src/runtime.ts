@@ -132,9 +132,10 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   };
   const everyone = limits.maxConcurrentRuns * (1 + resolved.maxThreads) + limits.preparedRuns * (1 + resolved.poolSize);
   limits.maxWorkers = wholeNumber(maxWorkers ?? everyone, 'maxWorkers', 1 + resolved.poolSize, Number.MAX_SAFE_INTEGER);
-  // Each run's memory starts at the module's own minimum unless set: the next run zeroes what the
-  // last one had (measured: zeroing the 512-page default took ~2.5 ms of CPU a run, a quarter of a
-  // short run's cost), and a program that needs more grows it as it would anywhere.
+  // Each run's memory starts at the module's own minimum unless set, as a new instance's would, and
+  // a program that needs more grows it as it would anywhere. (Where pages cannot be located, the
+  // next run zeroes every page the last one had: measured, zeroing the 512-page default took ~2.5 ms
+  // of CPU a run, a quarter of a short run's cost. On Linux only pages ever written are zeroed.)
   const loaded = await loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig, {
     initialAsDeclared: true,
     locateMemory: true,
