@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRuntime, startWasiMain } from 'wasi-threads-wrapper';
 import { fixture, runNode } from '../fixtures/run-host.js';
+import { readMemoryImport } from '../src/wasm-binary.js';
+import countPrimes from './peers/primes-task.mjs';
 import { type Figure, figure, log, median, sectionCommand } from './sections.js';
 
 export interface HttpFigure {
@@ -40,6 +42,8 @@ export interface ServerReport {
   };
   http: { seconds: number; primesBelow: number; results: Record<'runtime' | 'oneshot' | 'piscina', Record<'1' | '8', HttpFigure>> };
   call: { roundTripUs: Figure; callsPerRound: number };
+  /** The work of one HTTP request alone, on this thread, without any host: the fixture's own wasm and piscina's JS. */
+  countAlone?: { wasmMs: Figure; jsMs: Figure; below: number; callsPerRound: number; runCpuMs: Figure; runsPerRound: number };
   /** A program that keeps its memory's size (first_instruction), and one that grows it every run (primes). */
   memory: Record<'steady' | 'growing', MemoryFigure>;
 }
@@ -230,6 +234,66 @@ async function callRoundTrip(rounds: number, calls: number): Promise<ServerRepor
 }
 
 /**
+ * The count of an HTTP request alone, with no host around it: the primes fixture's own code
+ * (its export `count_primes_below`, one thread) on an instance of this thread whose imports are
+ * never called, against the JS that piscina runs. Same thread, same clock, rounds interleaved
+ * (the first to go alternates). CPU-bound and single-threaded: wall time is CPU time.
+ */
+async function countAlone(rounds: number, calls: number, runs: number, below: number): Promise<NonNullable<ServerReport['countAlone']>> {
+  log('server: the count of a request alone, wasm vs JS');
+  const bytes = readFileSync(fixture('primes'));
+  const module = new WebAssembly.Module(bytes);
+  const memory = readMemoryImport(bytes);
+  if (!memory) throw new Error('the primes fixture imports no memory');
+  const imports: Record<string, Record<string, WebAssembly.ImportValue>> = {};
+  for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+    imports[from] ??= {};
+    imports[from]![name] =
+      kind === 'memory'
+        ? new WebAssembly.Memory({ initial: memory.initial, maximum: memory.maximum, shared: memory.shared } as WebAssembly.MemoryDescriptor)
+        : () => {
+            throw new Error(`${from}.${name}: the count alone calls no import`);
+          };
+  }
+  const wasm = new WebAssembly.Instance(module, imports).exports.count_primes_below as (below: number) => number;
+  const js = countPrimes;
+  if (wasm(below) !== js(below)) throw new Error(`the wasm and JS counts differ: ${wasm(below)} vs ${js(below)}`);
+  const timeOf = (count: (below: number) => number) => {
+    const times: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const before = performance.now();
+      count(below);
+      times.push(performance.now() - before);
+    }
+    return median(times);
+  };
+  for (let i = 0; i < 3; i++) timeOf(wasm), timeOf(js); // warm-up (and V8's optimizing tiers)
+  const wasmRounds: number[] = [];
+  const jsRounds: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) wasmRounds.push(timeOf(wasm)), jsRounds.push(timeOf(js));
+    else jsRounds.push(timeOf(js)), wasmRounds.push(timeOf(wasm));
+  }
+  // And what a run costs besides its count: the process's CPU (all threads) per back-to-back run of the
+  // same program counting below 10, on a runtime as the HTTP server's.
+  const runtime = await createRuntime({ wasmFile: fixture('primes'), poolSize: 2 });
+  const runRounds: number[] = [];
+  try {
+    const args = ['primes', '2', '10'];
+    for (let i = 0; i < 50; i++) await runtime.run({ args, stdout: 'buffer' }); // warm-up
+    for (let round = 0; round < rounds; round++) {
+      const before = process.cpuUsage();
+      for (let i = 0; i < runs; i++) await runtime.run({ args, stdout: 'buffer' });
+      const used = process.cpuUsage(before);
+      runRounds.push((used.user + used.system) / 1000 / runs);
+    }
+  } finally {
+    await runtime.close();
+  }
+  return { wasmMs: figure(wasmRounds), jsMs: figure(jsRounds), below, callsPerRound: calls, runCpuMs: figure(runRounds), runsPerRound: runs };
+}
+
+/**
  * RSS and address space after `early` and `late` runs on one runtime (poolSize 2), sampled after a
  * full GC of the process's main thread, of a program that keeps its memory's size and of one that
  * grows it every run (so that the runtime lets memories go and makes new ones).
@@ -268,6 +332,7 @@ export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
         runStart: await runStart(1, 12, 1),
         http: await httpServers(1, 0.5, 200_000),
         call: await callRoundTrip(1, 200),
+        countAlone: await countAlone(2, 5, 20, 200_000),
         memory: await memory(50, 200),
       }
     : {
@@ -276,10 +341,12 @@ export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
         runStart: await runStart(5, 200, 5),
         http: await httpServers(3, 10, 200_000),
         call: await callRoundTrip(5, 5000),
+        countAlone: await countAlone(5, 40, 500, 200_000),
         memory: await memory(1000, 10_000),
       };
 }
 
+const ratio = (a: number, b: number) => (a / b).toFixed(1);
 const f = (x: Figure, digits = 2) => `${x.median.toFixed(digits)} (${x.min.toFixed(digits)}-${x.max.toFixed(digits)})`;
 
 export function renderServer(r: ServerReport): string {
@@ -288,7 +355,6 @@ export function renderServer(r: ServerReport): string {
     const x = h.results[mode][clients];
     return `| ${label} | ${clients} | ${f(x.requestsPerSecond, 1)} | ${f(x.p50Ms, 1)} | ${f(x.p99Ms, 1)} | ${x.cpuMsPerRequest ? f(x.cpuMsPerRequest, 1) : '-'} | ${x.requests} |`;
   };
-  const ratio = (a: number, b: number) => (a / b).toFixed(1);
   return `## 6. Server mode: a runtime that outlives its runs
 
 Measured in one run of \`tsx bench/server.ts\`${r.measuredOn ? ` on ${r.measuredOn.date}, Node ${r.measuredOn.node}` : ''}; each figure is the median of ${s.runtimeMs.rounds} (run start),
@@ -323,7 +389,7 @@ ${row('piscina, JS', 'piscina', '8')}
 
 Ratios (requests/s): runtime / startWasiMain **${ratio(h.results.runtime['1'].requestsPerSecond.median, h.results.oneshot['1'].requestsPerSecond.median)}x** at 1 client,
 **${ratio(h.results.runtime['8'].requestsPerSecond.median, h.results.oneshot['8'].requestsPerSecond.median)}x** at 8; runtime / piscina ${ratio(h.results.runtime['1'].requestsPerSecond.median, h.results.piscina['1'].requestsPerSecond.median)}x at 1, ${ratio(h.results.runtime['8'].requestsPerSecond.median, h.results.piscina['8'].requestsPerSecond.median)}x at 8.
-
+${countAloneText(r)}
 **\`call()\` round trip** on a trivial export (\`add\`), ${c.callsPerRound} calls per round: median **${f(c.roundTripUs, 1)} µs**.
 
 **Memory** (one runtime, poolSize 2, sampled after a full GC of the main thread):
@@ -362,6 +428,20 @@ of CPU (back to back, interleaved A/B); 8 clients stayed at ~105 requests/s.
 ${targets(r)
   .map(([target, measured, met]) => `| ${target} | ${measured} | ${met ? 'yes' : '**no**'} |`)
   .join('\n')}
+`;
+}
+
+/** The count of a request alone, and what it leaves a runtime for everything else at 8 clients. */
+function countAloneText(r: ServerReport): string {
+  const a = r.countAlone;
+  if (!a) return '';
+  const piscinaCpu = r.http.results.piscina['8'].cpuMsPerRequest?.median;
+  const room =
+    piscinaCpu === undefined
+      ? ''
+      : ` Piscina's server spent ${piscinaCpu.toFixed(1)} ms of CPU a request at 8 clients: its count and all else (HTTP, its messages, its workers' event loops). When both servers keep the CPUs busy, requests/s follow the CPU a request costs, so a runtime equals piscina there only if all a run costs besides the wasm count (memory, instances, spawns, joins, messages, the program's own start and allocations), HTTP included, stays under ${(piscinaCpu - a.wasmMs.median).toFixed(1)} ms of CPU. A run of the same program counting below 10 costs the process **${f(a.runCpuMs)} ms** of CPU (all threads, back to back on a runtime as the server's, ${a.runsPerRound} runs a round).`;
+  return `
+**The count of a request alone**, on the bench's own thread, no host and no threads around it (median of ${a.callsPerRound} counts below ${a.below} per round): the primes fixture's wasm, called through its export \`count_primes_below\` on an instance whose imports are never called, **${f(a.wasmMs)} ms**; piscina's JS **${f(a.jsMs)} ms** (${(a.wasmMs.median / a.jsMs.median).toFixed(2)}x).${room}
 `;
 }
 
