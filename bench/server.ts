@@ -45,7 +45,10 @@ export interface ServerReport {
   /** The work of one HTTP request alone, on this thread, without any host: the fixture's own wasm and piscina's JS. */
   countAlone?: { wasmMs: Figure; jsMs: Figure; below: number; callsPerRound: number; runCpuMs: Figure; runsPerRound: number };
   /** A program that keeps its memory's size (first_instruction), and one that grows it every run (primes). */
-  memory: Record<'steady' | 'growing', MemoryFigure>;
+  memory: Record<'steady' | 'growing', MemoryFigure> & {
+    /** The control: piscina's pool (the HTTP peer) running a trivial task as many times, sampled the same way. */
+    piscina?: MemoryFigure;
+  };
 }
 
 export interface MemoryFigure {
@@ -300,11 +303,11 @@ async function countAlone(rounds: number, calls: number, runs: number, below: nu
  */
 async function memory(early: number, late: number): Promise<ServerReport['memory']> {
   const host = fileURLToPath(new URL('../test/host/runtime-runs.mjs', import.meta.url));
-  const sample = async (wasm: string, args: string[]): Promise<MemoryFigure> => {
-    log(`server: RSS after ${early} and ${late} runs of ${args.join(' ')}`);
-    const run = await runNode(['--expose-gc', host, JSON.stringify({ wasm: fixture(wasm), args, count: late, samples: [early, late] })], {
-      timeoutMs: 900_000,
-    });
+  const piscinaHost = fileURLToPath(new URL('./peers/piscina-runs.mjs', import.meta.url));
+  const sample = async (wasm: string | undefined, args: string[]): Promise<MemoryFigure> => {
+    log(`server: RSS after ${early} and ${late} runs of ${wasm ? args.join(' ') : 'a piscina task'}`);
+    const options = JSON.stringify(wasm ? { wasm: fixture(wasm), args, count: late, samples: [early, late] } : { count: late, samples: [early, late] });
+    const run = await runNode(['--expose-gc', wasm ? host : piscinaHost, options], { timeoutMs: 900_000 });
     if (run.status !== 0) throw new Error(`runtime-runs failed: ${run.stderr}`);
     const { seen } = JSON.parse(run.stdout);
     return {
@@ -317,10 +320,14 @@ async function memory(early: number, late: number): Promise<ServerReport['memory
       virtualEarlyGb: seen[early].virtual / 2 ** 30,
       virtualLateGb: seen[late].virtual / 2 ** 30,
       workersCreated: seen[late].stats.workersCreated,
-      memoriesCreated: seen[late].stats.memoriesCreated,
+      memoriesCreated: seen[late].stats.memoriesCreated ?? 0,
     };
   };
-  return { steady: await sample('first_instruction', ['first_instruction']), growing: await sample('primes', ['primes', '2', '1000']) };
+  return {
+    steady: await sample('first_instruction', ['first_instruction']),
+    growing: await sample('primes', ['primes', '2', '1000']),
+    piscina: await sample(undefined, []),
+  };
 }
 
 export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
@@ -398,6 +405,7 @@ ${countAloneText(r)}
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${memoryRow('`first_instruction` (keeps its memory size)', m.steady)}
 ${memoryRow('`primes 2 1000` (grows its memory every run)', m.growing)}
+${m.piscina ? memoryRow('control, no runtime: piscina (the HTTP peer) running a trivial task as many times', m.piscina, true) : ''}
 
 What grows: mostly the young generation of the thread that calls \`run()\` (its own column, read
 from \`v8.getHeapSpaceStatistics()\` at each sample). V8 sizes a thread's young generation to what
@@ -445,9 +453,9 @@ function countAloneText(r: ServerReport): string {
 `;
 }
 
-function memoryRow(label: string, x: MemoryFigure): string {
+function memoryRow(label: string, x: MemoryFigure, control = false): string {
   const pct = (late: number, early: number) => `${late >= early ? '+' : ''}${((late / early - 1) * 100).toFixed(1)}%`;
-  return `| ${label} | ${x.rssEarlyMb.toFixed(0)} MB | ${x.rssLateMb.toFixed(0)} MB | ${pct(x.rssLateMb, x.rssEarlyMb)} | ${x.youngEarlyMb.toFixed(0)} MB, then ${x.youngLateMb.toFixed(0)} MB | ${pct(x.rssLateMb - x.youngLateMb, x.rssEarlyMb - x.youngEarlyMb)} | ${x.virtualEarlyGb.toFixed(0)} GB, then ${x.virtualLateGb.toFixed(0)} GB | ${x.memoriesCreated} | ${x.workersCreated} |`;
+  return `| ${label} | ${x.rssEarlyMb.toFixed(0)} MB | ${x.rssLateMb.toFixed(0)} MB | ${pct(x.rssLateMb, x.rssEarlyMb)} | ${x.youngEarlyMb.toFixed(0)} MB, then ${x.youngLateMb.toFixed(0)} MB | ${pct(x.rssLateMb - x.youngLateMb, x.rssEarlyMb - x.youngEarlyMb)} | ${x.virtualEarlyGb.toFixed(0)} GB, then ${x.virtualLateGb.toFixed(0)} GB | ${control ? '-' : x.memoriesCreated} | ${x.workersCreated} |`;
 }
 
 function targets(r: ServerReport): Array<[string, string, boolean]> {
