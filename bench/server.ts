@@ -414,10 +414,10 @@ to 32 MB, two semispaces of 16 MB), and does not give it back while the thread s
 library does not set the V8 flags of the thread it is called on. The rest of the RSS (the workers'
 heaps, the wasm memories) grew by the next column. The test of 10,000 runs checks that RSS levels
 off (the second half grows less than the first). The row of the program that grows its memory
-moves from run to run of this bench (-13.6%, +4.7% and +13.0% in three runs on 2026-11-25 and -26):
+moves from run to run of this bench (-13.6%, +4.7%, +13.0% and +3.1% in four runs on 2026-11-25 and -26):
 at any sample, up to 8 memories let go wait for the next round of collections (each ~10 GB of
 address space, the column that shows how many, and the pages its run touched).
-
+${controlText(m)}
 Where the time of a request goes on the runtime (observed with \`perf\` while writing this, not
 measured by the bench; Node 20, the HTTP server above at 8 clients, 5 s): at 8 clients both the
 runtime's server and piscina's kept ~180% of the two CPUs busy, so requests/s follow the CPU a
@@ -428,6 +428,21 @@ Node's JS in the event loops ~24% (messages, WASI set-up, instantiations of the 
 futex wakes 4%, page faults 3%, zeroing memories 1%. Zeroing only the pages ever written
 (\`src/memory-clear.ts\`) and leaving scavenges to V8 took a run of this count from 18-20 to 15-17 ms
 of CPU (back to back, interleaved A/B); 8 clients stayed at ~105 requests/s.
+
+What a run costs the process besides its count (observed on 2026-11-26 while writing this, not
+measured by the bench; Node 20, back to back on one runtime, poolSize 2): a run of \`primes 2 10\`
+took ~150 system calls (90 of them \`futex\`), ~47 minor page faults, ~35 voluntary and ~18
+involuntary context switches (the CPU it took is measured above); \`first_instruction\` (no thread,
+no memory.grow) 13 faults, 14 switches and ~2.8 ms of CPU. On this VM a page fault or a system call costs several µs, a
+first touch of a page ~20 µs. Each \`memory.grow\` of the program (5 a run: Zig's page allocator
+grows the memory for every allocation) is broadcast by V8 to every isolate that holds the memory,
+~34 interrupts a run, which wake the workers parked in \`Atomics.wait\`. Tried, each without a change
+in the CPU a run costs (interleaved A/B, 3 rounds or more): no full collections in the workers at
+all (at 8 clients, 15.3-15.9 ms a run either way; and without the periodic ones, RSS after 10,000
+runs of \`first_instruction\` reached 450 MB instead of 197 MB, the workers' young generations at
+their maximum); the workers' young generation capped at 4 or 8 MB; lending a memory to the workers
+that held it before (20% fewer context switches, the same CPU); the module sent once to each worker;
+\`maxConcurrentRuns\` 1 instead of 2.
 
 **Targets** (from the issue that asked for server mode), as measured above:
 
@@ -450,6 +465,21 @@ function countAloneText(r: ServerReport): string {
       : ` Piscina's server spent ${piscinaCpu.toFixed(1)} ms of CPU a request at 8 clients: its count and all else (HTTP, its messages, its workers' event loops). When both servers keep the CPUs busy, requests/s follow the CPU a request costs, so a runtime equals piscina there only if all a run costs besides the wasm count (memory, instances, spawns, joins, messages, the program's own start and allocations), HTTP included, stays under ${(piscinaCpu - a.wasmMs.median).toFixed(1)} ms of CPU. A run of the same program counting below 10 costs the process **${f(a.runCpuMs)} ms** of CPU (all threads, back to back on a runtime as the server's, ${a.runsPerRound} runs a round).`;
   return `
 **The count of a request alone**, on the bench's own thread, no host and no threads around it (median of ${a.callsPerRound} counts below ${a.below} per round): the primes fixture's wasm, called through its export \`count_primes_below\` on an instance whose imports are never called, **${f(a.wasmMs)} ms**; piscina's JS **${f(a.jsMs)} ms** (${(a.wasmMs.median / a.jsMs.median).toFixed(2)}x).${room}
+`;
+}
+
+/** What the control row says of the others. */
+function controlText(m: ServerReport['memory']): string {
+  const c = m.piscina;
+  if (!c) return '';
+  const growth = ((c.rssLateMb / c.rssEarlyMb - 1) * 100).toFixed(1);
+  return `The control (no runtime, no wasm: piscina's pool, the HTTP peer, running a trivial task as many
+times, sampled the same way) grew by ${growth}%, its calling thread's young generation from
+${c.youngEarlyMb.toFixed(0)} to ${c.youngLateMb.toFixed(0)} MB${
+    c.youngLateMb >= 1.5 * c.youngEarlyMb
+      ? ': a thread that hands work to workers and hears back, as a server does, grows its young generation with the work it sees, runtime or not.'
+      : '.'
+  }
 `;
 }
 
