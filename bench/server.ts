@@ -433,8 +433,12 @@ What a run costs the process besides its count (observed on 2026-11-26 while wri
 measured by the bench; Node 20, back to back on one runtime, poolSize 2): a run of \`primes 2 10\`
 took ~150 system calls (90 of them \`futex\`), ~47 minor page faults, ~35 voluntary and ~18
 involuntary context switches (the CPU it took is measured above); \`first_instruction\` (no thread,
-no memory.grow) 13 faults, 14 switches and ~2.8 ms of CPU. On this VM a page fault or a system call costs several µs, a
-first touch of a page ~20 µs. Each \`memory.grow\` of the program (5 a run: Zig's page allocator
+no memory.grow) 13 faults, 14 switches and ~2.8 ms of CPU. On this VM a system call costs several µs
+and a first touch of a 4 KiB page ~19 µs (a fresh page of a wasm memory, timed alone). The ~34
+faults a run that \`primes\` adds are its own first touches of the pages it grows into, ~0.65 ms of
+CPU: a program that grows its memory grows past whatever memory it is handed, so no host can give
+those pages to it already touched, and they alone are most of what equalling piscina leaves a run
+besides its count. Each \`memory.grow\` of the program (5 a run: Zig's page allocator
 grows the memory for every allocation) is broadcast by V8 to every isolate that holds the memory,
 ~34 interrupts a run, which wake the workers parked in \`Atomics.wait\`. Tried, each without a change
 in the CPU a run costs (interleaved A/B, 3 rounds or more): no full collections in the workers at
