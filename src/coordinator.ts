@@ -248,8 +248,15 @@ export class Program {
     this.control.limitThreads(Math.min(start.maxThreads, this.config.maxThreads));
     const { config } = start;
     for (const [handle, info] of this.workers) {
-      if (info.role === 'thread') handle.send({ type: 'config', run: this.run, config });
-      else handle.send({ type: 'go', run: this.run, config, reactor: start.reactor });
+      if (info.role === 'thread') {
+        handle.send({ type: 'config', run: this.run, config });
+      } else {
+        handle.send({ type: 'go', run: this.run, config, reactor: start.reactor });
+        // It leaves its inbox for the program now. Still marked in it, a main thread stuck in the
+        // program's wasm at the end (joining threads that trapped, or aborted) was sent an \`end\` it
+        // never read, and waited for until LEAVE_GRACE_MS ended it: 0.5 s more for such a run.
+        info.inInbox = false;
+      }
     }
   }
 

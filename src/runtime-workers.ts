@@ -26,7 +26,7 @@ import { newWorker, type WorkerEvents, type WorkerHandle, type WorkerHost } from
  * has to be back in its loop before it is terminated. It runs only the library's code by then, so
  * this is a bound for a program that catches the proc_exit unwinding and runs on.
  */
-const LEAVE_GRACE_MS = 500;
+export const LEAVE_GRACE_MS = 500;
 
 /**
  * A worker that has served this many programs is ended when it comes back, and a new one takes its

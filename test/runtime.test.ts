@@ -18,6 +18,7 @@ import {
   ThreadTrapError,
 } from 'wasi-threads-wrapper';
 import { fixture, runNode } from '../fixtures/run-host.js';
+import { LEAVE_GRACE_MS } from '../src/runtime-workers.js';
 
 const runtimes: Runtime[] = [];
 async function runtimeFor(name: string, options: Record<string, unknown> = {}): Promise<Runtime> {
@@ -103,6 +104,7 @@ describe('runs on a runtime', () => {
 
   it('an aborted run ends within a second, with nothing of it left running', async () => {
     const runtime = await runtimeFor('primes', { poolSize: 2, maxConcurrentRuns: 2 });
+    const latencies: number[] = [];
     for (let round = 0; round < 5; round++) {
       const controller = new AbortController();
       const run = runtime.run({ args: ['primes', '2', '2000000000'], signal: controller.signal });
@@ -110,14 +112,19 @@ describe('runs on a runtime', () => {
       const abortedAt = performance.now();
       controller.abort(new Error('client went away'));
       await expect(run).rejects.toBeInstanceOf(RunAbortedError);
-      // A functional bound from the issue (typically a few ms here), not a timing measurement.
-      expect(performance.now() - abortedAt).toBeLessThan(1000);
+      // A functional bound from the issue (typically 20-70 ms here), not a timing measurement.
+      latencies.push(performance.now() - abortedAt);
+      expect(latencies.at(-1)).toBeLessThan(1000);
       const stats = runtime.stats();
       expect(stats.activeRuns).toBe(0);
       // Every worker alive is free or lent to one of the two prepared runs: none still runs the
       // aborted run's threads.
       expect(stats.liveWorkers - stats.idleWorkers).toBeLessThanOrEqual(2 * (2 + 1));
     }
+    // Its main thread, stuck in the wasm (joining its threads), is ended at once, not given the grace
+    // of a worker that left the program's wasm: rounds 2-5, on prepared runs, took 510-520 ms each
+    // when the runtime took such a main thread for one waiting in its inbox.
+    expect(latencies.sort((a, b) => a - b)[2]).toBeLessThan(LEAVE_GRACE_MS);
     // A signal that has already aborted refuses the run at once; a queued run can be aborted too.
     await expect(runtime.run({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(RunAbortedError);
   });
