@@ -75,8 +75,17 @@ export const Header = {
   SpinHits: 22,
   /** Pool workers that spawns asked for (see `requestWorker`) and the coordinator has not started yet. */
   WorkerRequests: 23,
+  /** Bytes of relayed stdout and stderr posted to the coordinator and not yet taken by the run's sink (see `reserveOutput`). */
+  OutputInFlight: 24,
 } as const;
-export const HEADER_WORDS = 24;
+export const HEADER_WORDS = 25;
+
+/**
+ * The most bytes of a run's relayed output on their way to its sink at once: a thread's write to
+ * a relayed stdout or stderr waits while this many are (a slow Writable holds them), as a write
+ * to a full pipe does. A single larger write goes alone.
+ */
+export const OUTPUT_IN_FLIGHT_BYTES = 1 << 20;
 
 /**
  * Each slot is `[state, tid, startArg, next, pages]`; `next` is the slot below it on the idle stack,
@@ -96,6 +105,9 @@ export const MAX_SLOTS = SLOT_MASK - 1;
 
 /** The longest spin of a worker before it parks; it adapts between 0 and this (see `SpinPolicy`). */
 export const MAX_SPIN_US = 20;
+
+/** A write counts as at most OUTPUT_IN_FLIGHT_BYTES (a word holds the sum; a single write may be larger than 2 GiB). */
+const outputWeight = (bytes: number) => Math.min(bytes, OUTPUT_IN_FLIGHT_BYTES);
 
 export const ProgramState = { Running: 0, Ending: 1 } as const;
 /**
@@ -438,9 +450,28 @@ export class SharedControl {
     Atomics.notify(this.words, Header.Events);
   }
 
-  /** A write to a relayed stdout or stderr: its place in the program's output. */
-  nextOutputSeq(): number {
-    return Atomics.add(this.words, Header.OutputSeq, 1);
+  /**
+   * A thread's write of `bytes` to a relayed stdout or stderr: waits while OUTPUT_IN_FLIGHT_BYTES
+   * are on their way to the run's sink (the coordinator calls `outputTaken` as its sink takes
+   * them), counts these in, and returns the write's sequence number (the coordinator writes them
+   * in that order). A thread still waiting here when its program ends is in the program's host
+   * call: it is terminated with the program's other threads.
+   */
+  reserveOutput(bytes: number): number {
+    const { words } = this;
+    const weight = outputWeight(bytes);
+    for (;;) {
+      const inFlight = Atomics.load(words, Header.OutputInFlight);
+      if (inFlight > 0 && inFlight + weight > OUTPUT_IN_FLIGHT_BYTES) Atomics.wait(words, Header.OutputInFlight, inFlight);
+      else if (Atomics.compareExchange(words, Header.OutputInFlight, inFlight, inFlight + weight) === inFlight) break;
+    }
+    return Atomics.add(words, Header.OutputSeq, 1);
+  }
+
+  /** The coordinator: a write of `bytes` (see `reserveOutput`) was taken by the run's sink, or dropped. */
+  outputTaken(bytes: number): void {
+    Atomics.sub(this.words, Header.OutputInFlight, outputWeight(bytes));
+    Atomics.notify(this.words, Header.OutputInFlight);
   }
 
   nextTid(): number {

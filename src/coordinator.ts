@@ -104,8 +104,8 @@ export interface ProgramStart {
   maxThreads: number;
   /** Serves reads of a relayed stdin. */
   stdin?: StdinSource;
-  /** Takes the program's relayed stdout (1) and stderr (2). */
-  output?: (stream: 1 | 2, bytes: Uint8Array) => void;
+  /** Takes the program's relayed stdout (1) and stderr (2); calls `taken` once the sink took the bytes (the program may write more then). */
+  output?: (stream: 1 | 2, bytes: Uint8Array, taken: () => void) => void;
 }
 
 /** How a program is set up: as a program of its own, or prepared by a runtime to start later. */
@@ -452,15 +452,21 @@ export class Program {
     this.outputWaiting.set(write.seq, write);
     for (let next = this.outputWaiting.get(this.outputNext); next; next = this.outputWaiting.get(this.outputNext)) {
       this.outputWaiting.delete(this.outputNext++);
-      this.started?.output?.(next.stream, next.bytes);
+      this.deliver(next);
     }
+  }
+
+  /** Hands a write to the run's sink; the threads may write more once the sink has taken it (see `SharedControl.reserveOutput`). */
+  private deliver({ stream, bytes }: { stream: 1 | 2; bytes: Uint8Array }): void {
+    const taken = () => this.control.outputTaken(bytes.byteLength);
+    if (this.started?.output) this.started.output(stream, bytes, taken);
+    else taken();
   }
 
   /** At the end: a thread ended between numbering a write and sending it leaves a gap; write the rest in order. */
   private flushOutput(): void {
     for (const seq of [...this.outputWaiting.keys()].sort((a, b) => a - b)) {
-      const write = this.outputWaiting.get(seq)!;
-      this.started?.output?.(write.stream, write.bytes);
+      this.deliver(this.outputWaiting.get(seq)!);
     }
     this.outputWaiting.clear();
   }

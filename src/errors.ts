@@ -28,6 +28,11 @@ export const ERROR_CODES = [
   { error: 'ProgramDestroyedError', code: 'ERR_WASI_THREADS_DESTROYED', when: 'the program was destroyed by its owner before it ended by itself' },
   { error: 'RunTimeoutError', code: 'ERR_WASI_THREADS_TIMEOUT', when: 'a run or a call took longer than its `timeoutMs`, and was ended' },
   { error: 'RunAbortedError', code: 'ERR_WASI_THREADS_ABORTED', when: 'a run or a call was aborted through its `signal`, and was ended' },
+  {
+    error: 'RunOutputLimitError',
+    code: 'ERR_WASI_THREADS_OUTPUT_LIMIT',
+    when: "a run's stdout or stderr captured with `'buffer'` went past its `maxBuffer`, and the run was ended (as `child_process`'s `maxBuffer`)",
+  },
   { error: 'RuntimeClosedError', code: 'ERR_WASI_THREADS_RUNTIME_CLOSED', when: 'the runtime was closed: it takes no more runs, and ended those it had' },
   { error: 'WasiThreadsError', code: 'ERR_WASI_THREADS_NOT_A_WORKER', when: '`initWasiWorker()` was called outside a worker the library started' },
 ] as const;
@@ -104,6 +109,16 @@ export class ProgramDestroyedError extends WasiThreadsError {
 export class RunTimeoutError extends WasiThreadsError {
   constructor(timeoutMs: number, what = 'the run') {
     super('ERR_WASI_THREADS_TIMEOUT', `${what} did not end within its timeoutMs of ${timeoutMs} ms and was ended: raise timeoutMs if it needs longer`);
+  }
+}
+
+/** A run's output captured with 'buffer' went past its maxBuffer; the run was ended. */
+export class RunOutputLimitError extends WasiThreadsError {
+  constructor(stream: 'stdout' | 'stderr', maxBuffer: number) {
+    super(
+      'ERR_WASI_THREADS_OUTPUT_LIMIT',
+      `the run's ${stream} went past its maxBuffer of ${maxBuffer} bytes and the run was ended: raise maxBuffer, or pass a Writable to take the output as it comes`,
+    );
   }
 }
 

@@ -14,6 +14,7 @@ export {
   ModuleRequirementError,
   ProgramDestroyedError,
   RunAbortedError,
+  RunOutputLimitError,
   RunTimeoutError,
   RuntimeClosedError,
   ThreadTrapError,

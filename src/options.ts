@@ -84,6 +84,8 @@ export const DEFAULTS = {
   maxThreads: 64,
   memory: { initial: 512, maximum: 4096 },
   wasiVersion: 'preview1',
+  /** A run's stdout or stderr captured with 'buffer' may hold this many bytes (see `RunOptions.maxBuffer`). */
+  maxBuffer: 64 * 1024 ** 2,
 } as const;
 
 /** Hard ceilings that keep a typo from starting thousands of workers, or a wrong path from reading without end. */

@@ -7,15 +7,25 @@
  * env and exit code); only workers pass from one run to the next, and only once they are back in
  * their loop holding nothing of the last run (runtime-workers.ts).
  */
+import { constants } from 'node:buffer';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { Program, type ProgramStart, type ProgramStats } from './coordinator.js';
-import { InvalidOptionError, ModuleRequirementError, RunAbortedError, RunTimeoutError, RuntimeClosedError, type WasiThreadsError } from './errors.js';
+import {
+  InvalidOptionError,
+  ModuleRequirementError,
+  RunAbortedError,
+  RunOutputLimitError,
+  RunTimeoutError,
+  RuntimeClosedError,
+  type WasiThreadsError,
+} from './errors.js';
 import type { LocatedMemory } from './memory-clear.js';
 import { type LoadedProgram, loadProgram, withFreshMemory } from './module-loader.js';
 import {
   checkStdioFd,
   checkWasiStrings,
+  DEFAULTS,
   LIMITS,
   type MemorySetting,
   type ResolvedConfig,
@@ -70,9 +80,18 @@ export interface RunOptions {
   preopens?: Record<string, string>;
   /** Default: empty (the program reads the end of input at once). */
   stdin?: InputSource;
-  /** Default `'inherit'`. `'buffer'` captures it into the result (runs only). */
+  /**
+   * Default `'inherit'`. `'buffer'` captures it into the result (runs only), up to `maxBuffer`. A
+   * \`Writable\` is written in order; the program's writes wait while 1 MiB it wrote is not yet taken
+   * by the stream (its write callbacks), as writes to a full pipe do.
+   */
   stdout?: OutputTarget;
   stderr?: OutputTarget;
+  /**
+   * The most bytes stdout or stderr captured with `'buffer'` may hold (each). Past it the run is
+   * ended and rejects with RunOutputLimitError, as \`child_process\`'s \`maxBuffer\`. Default 64 MiB.
+   */
+  maxBuffer?: number;
   /** Ends the run (or the call) when it aborts; the promise rejects with RunAbortedError. */
   signal?: AbortSignal;
   /** Ends the run after this long, its time in the queue included; the promise rejects with RunTimeoutError. */
@@ -185,11 +204,15 @@ class RunStdio {
   readonly fds: number[];
   readonly stdin: BytesStdin | undefined;
   private readonly captured: [Buffer[], Buffer[]] = [[], []];
-
+  private readonly capturedBytes = [0, 0];
+  private readonly maxBuffer: number;
   private readonly targets: [OutputTarget, OutputTarget];
+  /** Ends the run once a capture went past maxBuffer (set when the run starts). */
+  overflow: (error: RunOutputLimitError) => void = () => {};
 
   constructor(options: RunOptions) {
     this.targets = [options.stdout ?? 'inherit', options.stderr ?? 'inherit'];
+    this.maxBuffer = options.maxBuffer ?? DEFAULTS.maxBuffer;
     const input = options.stdin ?? '';
     this.stdin = typeof input === 'string' || input instanceof Uint8Array ? new BytesStdin(typeof input === 'string' ? Buffer.from(input) : input) : undefined;
     const inFd = this.stdin ? RELAYED.stdin : input === 'inherit' ? 0 : (input as number);
@@ -197,11 +220,27 @@ class RunStdio {
     this.fds = [inFd, outFd(this.targets[0], 1, RELAYED.stdout), outFd(this.targets[1], 2, RELAYED.stderr)];
   }
 
-  readonly output = (stream: 1 | 2, bytes: Uint8Array): void => {
+  /** Takes a write of the program; `taken` lets it write more (see Program's `deliver`). */
+  readonly output = (stream: 1 | 2, bytes: Uint8Array, taken: () => void): void => {
     const target = this.targets[stream - 1]!;
-    if (target === 'buffer') this.captured[stream - 1]!.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    else if (typeof target === 'object') target.write(bytes);
+    if (typeof target === 'object') {
+      // Called once the stream took the bytes (or failed): until then they count as on their way.
+      target.write(bytes, () => taken());
+      return;
+    }
+    if (target === 'buffer') this.capture(stream, bytes);
+    taken();
   };
+
+  private capture(stream: 1 | 2, bytes: Uint8Array): void {
+    const room = this.maxBuffer - this.capturedBytes[stream - 1]!;
+    if (room < 0) return;
+    const kept = bytes.byteLength <= room ? bytes : bytes.subarray(0, room);
+    // A copy: a view would keep each write's message buffer alive (~8x the bytes for 100-byte writes).
+    this.captured[stream - 1]!.push(Buffer.from(kept));
+    this.capturedBytes[stream - 1]! += bytes.byteLength;
+    if (bytes.byteLength > room) this.overflow(new RunOutputLimitError(stream === 1 ? 'stdout' : 'stderr', this.maxBuffer));
+  }
 
   captures(stream: 1 | 2): Buffer {
     return Buffer.concat(this.captured[stream - 1]!);
@@ -230,6 +269,7 @@ function checkRunOptions(options: RunOptions, forRun: boolean, maxThreads: numbe
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0))
     throw new InvalidOptionError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
   if (options.maxThreads !== undefined) wholeNumber(options.maxThreads, 'maxThreads', 1, maxThreads);
+  if (options.maxBuffer !== undefined) wholeNumber(options.maxBuffer, 'maxBuffer', 0, constants.MAX_LENGTH);
   if (options.maxMemoryPages !== undefined) {
     if (!memory?.maximum) throw new InvalidOptionError('maxMemoryPages needs a module whose memory the runtime makes (an imported shared memory)');
     wholeNumber(options.maxMemoryPages, 'maxMemoryPages', memory.initial, memory.maximum);
@@ -341,6 +381,7 @@ export class Runtime {
       program = this.start(options, stdio, false);
       const running = program;
       disarm = watchLimits(options, 'the run', (error) => void running.abort(error), startedAt);
+      stdio.overflow = (error) => void running.abort(error);
       const exitCode = await program.exited;
       return { exitCode, stdout: stdio.captures(1), stderr: stdio.captures(2), stats: program.stats(), durationMs: performance.now() - startedAt };
     } finally {

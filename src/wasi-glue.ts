@@ -45,8 +45,9 @@ export function createSharedWasi(boot: BootData, post: Post, fetchConfig?: () =>
     fdTable: boot.sharedWasi!.fdTable,
     stdin: stdinClientVia(post),
     owner: fdOwnerVia(post),
-    // Threads' writes reach the coordinator through different ports: the number puts them back in order.
-    output: (stream, bytes) => post({ type: 'output', stream, bytes, seq: control.nextOutputSeq() }),
+    // Threads' writes reach the coordinator through different ports: the number puts them back in
+    // order. A write waits while too many bytes are on their way (see SharedControl.reserveOutput).
+    output: (stream, bytes) => post({ type: 'output', stream, bytes, seq: control.reserveOutput(bytes.byteLength) }),
   });
 }
 

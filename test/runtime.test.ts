@@ -12,12 +12,14 @@ import {
   InvalidOptionError,
   ModuleRequirementError,
   RunAbortedError,
+  RunOutputLimitError,
   RunTimeoutError,
   type Runtime,
   RuntimeClosedError,
   ThreadTrapError,
 } from 'wasi-threads-wrapper';
 import { fixture, runNode } from '../fixtures/run-host.js';
+import { OUTPUT_IN_FLIGHT_BYTES } from '../src/control.js';
 import { LEAVE_GRACE_MS } from '../src/runtime-workers.js';
 
 const runtimes: Runtime[] = [];
@@ -163,6 +165,57 @@ describe('runs on a runtime', () => {
     const result = await runtime.run({ args: ['w'], stdout: sink, stderr: 'ignore' });
     expect(result.stdout.length).toBe(0);
     expect(Buffer.concat(chunks).toString()).toBe('main: w\nthread: w\n');
+  });
+
+  it("a Writable that does not take the output holds the program's writes: no more than 1 MiB waits for it, and all of it comes, in order, once it does", async () => {
+    const runtime = await runtimeFor('flood', { poolSize: 2 });
+    // Two threads write 20,000 lines of 100 bytes each: 4 MB, four times what may wait.
+    const lines = 20_000;
+    let taking = false;
+    const held: Array<() => void> = [];
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        chunks.push(chunk);
+        if (taking) done();
+        else held.push(done);
+      },
+    });
+    // Bytes handed to the stream and not yet taken (the chunk in its write() included).
+    const handedOver = () => sink.writableLength;
+    const run = runtime.run({ args: ['flood', String(lines)], stdout: sink, stderr: 'buffer' });
+    while (handedOver() < OUTPUT_IN_FLIGHT_BYTES - 100) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Time for a program that is not held to write all the rest (it took ~0.2 s unheld here).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Handed to the stream before it took any (ignoring its backpressure, the runtime handed all 4 MB).
+    expect(handedOver()).toBeLessThanOrEqual(OUTPUT_IN_FLIGHT_BYTES);
+    taking = true;
+    for (const done of held.splice(0)) done();
+    const result = await run;
+    expect(result.stderr.toString()).toBe('write failures: 0\n');
+    const text = Buffer.concat(chunks).toString();
+    expect(text.length).toBe(2 * lines * 100);
+    // Each thread's lines, in the order it wrote them.
+    for (const id of [1, 2]) {
+      const numbers = text
+        .split('\n')
+        .filter((line) => line.startsWith(`thread ${id} `))
+        .map((line) => Number(line.split(' ')[3]));
+      expect(numbers).toEqual(Array.from({ length: lines }, (_, i) => i));
+    }
+  });
+
+  it("ends a run whose 'buffer' output goes past maxBuffer, keeping what fits, and carries on", async () => {
+    const runtime = await runtimeFor('flood', { poolSize: 2 });
+    // 2 x 5,000 lines of 100 bytes: 1 MB.
+    const over = await settled(runtime.run({ args: ['flood', '5000'], stdout: 'buffer', maxBuffer: 100_000 }));
+    expect(over).toBeInstanceOf(RunOutputLimitError);
+    expect((over as RunOutputLimitError).code).toBe('ERR_WASI_THREADS_OUTPUT_LIMIT');
+    const within = await runtime.run({ args: ['flood', '5000'], stdout: 'buffer', stderr: 'buffer', maxBuffer: 1_000_000 });
+    expect(within.stdout.length).toBe(1_000_000);
+    expect(within.stderr.toString()).toBe('write failures: 0\n');
+    await expect(runtime.run({ maxBuffer: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(runtime.run({ maxBuffer: 1.5 })).rejects.toBeInstanceOf(InvalidOptionError);
   });
 
   it('each run has its own preopens and descriptors: the next run on the same workers sees none of them', async () => {
