@@ -414,7 +414,7 @@ to 32 MB, two semispaces of 16 MB), and does not give it back while the thread s
 library does not set the V8 flags of the thread it is called on. The rest of the RSS (the workers'
 heaps, the wasm memories) grew by the next column. The test of 10,000 runs checks that RSS levels
 off (the second half grows less than the first). The row of the program that grows its memory
-moves from run to run of this bench (-13.6%, +4.7%, +13.0% and +3.1% in four runs on 2026-11-25 and -26):
+moves from run to run of this bench (-13.6%, +4.7%, +13.0%, +3.1% and +5.7% in five runs on 2026-11-25 and -26):
 at any sample, up to 8 memories let go wait for the next round of collections (each ~10 GB of
 address space, the column that shows how many, and the pages its run touched).
 ${controlText(m)}
