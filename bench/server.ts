@@ -437,7 +437,7 @@ no memory.grow) 13 faults, 14 switches and ~2.8 ms of CPU. On this VM a system c
 and a first touch of a 4 KiB page ~19 µs (a fresh page of a wasm memory, timed alone). The ~34
 faults a run that \`primes\` adds are its own first touches of the pages it grows into, ~0.65 ms of
 CPU: a program that grows its memory grows past whatever memory it is handed, so no host can give
-those pages to it already touched, and they alone are most of what equalling piscina leaves a run
+those pages to it already touched, and they alone take half or more of what equalling piscina leaves a run
 besides its count. Each \`memory.grow\` of the program (5 a run: Zig's page allocator
 grows the memory for every allocation) is broadcast by V8 to every isolate that holds the memory,
 ~34 interrupts a run, which wake the workers parked in \`Atomics.wait\`. Tried, each without a change
