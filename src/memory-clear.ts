@@ -38,7 +38,7 @@ export const CLEAR_WASM =
   'AGFzbQEAAAABDQNgAABgAn9/AGAAAX8CEgEDZW52Bm1lbW9yeQIDAICABAMEAwABAgceAwVjbGVhcgAACnplcm9CbG9ja3MAAQVwYWdlcwACCrkBA0MBA38/ACEBAkADQCAAIAFPDQFBgIABIAEgAGtBgIABIAEgAGtJGyECIABBEHRBACACQRB0/AsAIAAgAmohAAwACwsLbgEEfyAAIQIgACABaiEDAkADQCACIANPDQEgAkEMdCEEIARBgCBqIQUCQANAIAQpAwAgBCkDCIRCAFINASAEQRBqIQQgBCAFSQ0ACyACQQFqIQIMAQsgAkEMdEEAQYAg/AsAIAJBAWohAgwACwsLBAA/AAs=';
 
 const BLOCK = 4096;
-/** 4 KiB blocks a new memory is probed with (see `createLocatedMemory`). */
+/** 4 KiB blocks a new memory is probed with (see `createSharedMemory`). */
 const PROBE_BLOCKS = 4;
 const BLOCKS_PER_PAGE = PAGE_BYTES / BLOCK;
 /** pagemap entries read at once (64 KiB of them). */
@@ -63,7 +63,7 @@ function clearerOf(memory: WasmMemory): Clearer {
 }
 
 /**
- * Zeroes `memory`: with `address` (from `createLocatedMemory`), only the 4 KiB pages that pagemap
+ * Zeroes `memory`: with `address` (from `createSharedMemory`), only the 4 KiB pages that pagemap
  * shows present or swapped out, and of those only the ones not already zeros (a page a program
  * only read may be the kernel's shared zero page: writing it would fault); otherwise (or when
  * pagemap cannot be read) every page. Returns the number of 4 KiB pages looked at. No other thread
@@ -133,11 +133,14 @@ export function writtenBlocks(address: number, blocks: number): number[] | undef
   }
 }
 
-/** A new shared memory, located (see the top of this file) where this is Linux and it can be done for certain. */
-export function createLocatedMemory(descriptor: WasmMemoryDescriptor): LocatedMemory {
+/**
+ * A new shared memory; with `locate` (a runtime's memories), located (see the top of this file)
+ * where this is Linux and it can be done for certain.
+ */
+export function createSharedMemory(descriptor: WasmMemoryDescriptor, locate: boolean): LocatedMemory {
   const memory = new WebAssembly.Memory({ ...(descriptor as WebAssembly.MemoryDescriptor), shared: true });
   const blocks = descriptor.initial * BLOCKS_PER_PAGE;
-  if (process.platform !== 'linux' || blocks < PROBE_BLOCKS * 4) return { memory };
+  if (!locate || process.platform !== 'linux' || blocks < PROBE_BLOCKS * 4) return { memory };
   const candidates = (mappings() ?? []).map(parseMapping).filter((m) => m?.anonymousReadWrite && m.end - m.start === blocks * BLOCK);
   if (candidates.length === 0) return { memory };
   // The probe: blocks picked at random, written in this memory, which no other thread has yet.

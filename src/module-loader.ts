@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError, ModuleRequirementError, WasmLoadError } from './errors.js';
-import { createLocatedMemory } from './memory-clear.js';
+import { createSharedMemory, type LocatedMemory } from './memory-clear.js';
 import { DEFAULTS, LIMITS, type MemorySetting, type WasiMainConfig } from './options.js';
 import { type MemoryImport, readMemoryImport } from './wasm-binary.js';
 import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from './wasm-types.js';
@@ -28,13 +28,15 @@ export interface LoadedProgram {
   hasInitialize: boolean;
 }
 
-/** The same module with a new memory of its own (located: see memory-clear.ts): the next run of a runtime. */
-export function withFreshMemory(loaded: LoadedProgram, maximum?: number): LoadedProgram {
-  if (!loaded.memoryDescriptor) return loaded;
+/**
+ * A new memory for another program of the same module (a runtime's next run), located (see
+ * memory-clear.ts); undefined for a module that makes no shared memory.
+ */
+export function freshMemory(loaded: LoadedProgram, maximum?: number): LocatedMemory | undefined {
+  if (!loaded.memoryDescriptor) return undefined;
   const descriptor = { ...loaded.memoryDescriptor };
   if (maximum !== undefined) descriptor.maximum = maximum;
-  const { memory, address } = createLocatedMemory(descriptor);
-  return { ...loaded, memory, memoryAddress: address };
+  return createSharedMemory(descriptor, true);
 }
 
 const PAGES_LIMIT = 65536;
@@ -161,8 +163,6 @@ export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = 
   const descriptor = chooseMemory(declared, config.memorySetting, initialAsDeclared);
   const memoryImport = { module: memoryEntry.module, name: memoryEntry.name };
   if (declared && !declared.shared) return { module, threaded, hasStart, hasInitialize, memoryImport, privateMemory: descriptor };
-  const { memory, address } = locateMemory
-    ? createLocatedMemory(descriptor)
-    : { memory: new WebAssembly.Memory({ ...descriptor, shared: true }), address: undefined };
+  const { memory, address } = createSharedMemory(descriptor, locateMemory);
   return { module, threaded, hasStart, hasInitialize, memoryImport, memory, memoryAddress: address, memoryDescriptor: descriptor };
 }

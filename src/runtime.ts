@@ -21,7 +21,7 @@ import {
   type WasiThreadsError,
 } from './errors.js';
 import type { LocatedMemory } from './memory-clear.js';
-import { type LoadedProgram, loadProgram, withFreshMemory } from './module-loader.js';
+import { freshMemory, type LoadedProgram, loadProgram } from './module-loader.js';
 import {
   checkStdioFd,
   checkWasiStrings,
@@ -609,15 +609,13 @@ export class Runtime {
       return { ...spare, reused: true };
     }
     if (this.memoryLimits) this.memoriesCreated++;
-    let fresh: LoadedProgram;
-    if (maximum === this.memoryLimits?.maximum) {
-      const first = !this.firstMemoryUsed;
+    if (maximum === this.memoryLimits?.maximum && !this.firstMemoryUsed) {
+      // The memory loadProgram made, for the first run with the runtime's maximum.
       this.firstMemoryUsed = true;
-      fresh = first ? this.loaded : withFreshMemory(this.loaded);
-    } else {
-      fresh = withFreshMemory(this.loaded, maximum);
+      return { memory: this.loaded.memory, address: this.loaded.memoryAddress, reused: false };
     }
-    return { memory: fresh.memory, address: fresh.memoryAddress, reused: false };
+    const fresh = freshMemory(this.loaded, maximum);
+    return { memory: fresh?.memory, address: fresh?.address, reused: false };
   }
 
   /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CLEAR_WASM, clearMemory, createLocatedMemory, writtenBlocks } from '../src/memory-clear.js';
+import { CLEAR_WASM, clearMemory, createSharedMemory, writtenBlocks } from '../src/memory-clear.js';
 
 const linux = process.platform === 'linux';
 const BLOCK = 4096;
@@ -13,7 +13,7 @@ describe('clearing a memory an earlier run left', () => {
   });
 
   it.runIf(linux)('locates a new memory, and pagemap shows exactly the 4 KiB blocks written since, in pages grown too', () => {
-    const { memory, address } = createLocatedMemory({ initial: 5, maximum: 64 });
+    const { memory, address } = createSharedMemory({ initial: 5, maximum: 64 }, true);
     expect(address).toBeTypeOf('number');
     // The probe wrote 4 blocks picked at random; nothing else is written yet.
     const probe = writtenBlocks(address!, 80)!;
@@ -29,7 +29,7 @@ describe('clearing a memory an earlier run left', () => {
   });
 
   it.runIf(linux)('zeroes every written block of a located memory, and looks only at those', () => {
-    const { memory, address } = createLocatedMemory({ initial: 8, maximum: 64 });
+    const { memory, address } = createSharedMemory({ initial: 8, maximum: 64 }, true);
     memory.grow(8);
     const bytes = new Uint8Array(memory.buffer);
     let seed = 12345;
@@ -57,8 +57,8 @@ describe('clearing a memory an earlier run left', () => {
   });
 
   it.runIf(linux)('locates each of two memories made one after the other at its own address', () => {
-    const a = createLocatedMemory({ initial: 3, maximum: 8 });
-    const b = createLocatedMemory({ initial: 3, maximum: 8 });
+    const a = createSharedMemory({ initial: 3, maximum: 8 }, true);
+    const b = createSharedMemory({ initial: 3, maximum: 8 }, true);
     expect(a.address).toBeTypeOf('number');
     expect(b.address).toBeTypeOf('number');
     expect(a.address).not.toBe(b.address);
