@@ -162,7 +162,8 @@ describe('no program outlives its end', () => {
 /** The Theil-Sen slope: the median of the slopes between every two points, which one stray point does not move. */
 function medianSlope(points: [number, number][]): number {
   const slopes: number[] = [];
-  for (let i = 0; i < points.length; i++) for (let j = i + 1; j < points.length; j++) slopes.push((points[j]![1] - points[i]![1]) / (points[j]![0] - points[i]![0]));
+  for (let i = 0; i < points.length; i++)
+    for (let j = i + 1; j < points.length; j++) slopes.push((points[j]![1] - points[i]![1]) / (points[j]![0] - points[i]![0]));
   slopes.sort((a, b) => a - b);
   const mid = slopes.length >> 1;
   return slopes.length % 2 ? slopes[mid]! : (slopes[mid - 1]! + slopes[mid]!) / 2;
