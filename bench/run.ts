@@ -45,9 +45,10 @@ async function speedup(): Promise<Report['speedup']> {
 
 async function memory(): Promise<Report['memory']> {
   log('memory: idle pools, and a soak of short threads');
-  // The pool boots beside the program, a worker or two at a time: sampled once it is up.
-  const idleMs = 4000;
-  const sampleAt = 3500;
+  // The pool boots beside the program, a worker or two at a time: sampled once it is up (sooner in
+  // quick mode, whose figures are not published).
+  const idleMs = quick ? 1500 : 4000;
+  const sampleAt = quick ? 1200 : 3500;
   const pool0 = await ours(['idle', String(idleMs)], { poolSize: 0, rssAfterMs: [sampleAt] });
   const pool8 = await ours(['idle', String(idleMs)], { poolSize: 8, rssAfterMs: [sampleAt] });
   const soak = await ours(['throughput', String(sizes.soak), '1', '200'], { poolSize: WARM_POOL, rssAtSpawns: [1000, 10_000, sizes.soak] });

@@ -111,7 +111,7 @@ export async function spawnBenchmarks(quick: boolean): Promise<SpawnReport> {
   // How long a program waits for its pool to come up before it measures (a program does not wait
   // for its pool): a big pool, and the idle pools. Shorter in quick mode, whose figures are not published.
   const bigPoolWaitMs = quick ? 1000 : 4000;
-  const idleSettleMs = quick ? 1500 : 4000;
+  const idleSettleMs = quick ? 800 : 4000;
   const placed = {
     same: { warm: new Series(), floor: new Series(), ratio: [] as number[], spin: [] as number[], hits: [] as number[] },
     other: { warm: new Series(), floor: new Series(), ratio: [] as number[], spin: [] as number[], hits: [] as number[] },
@@ -172,7 +172,7 @@ export async function spawnBenchmarks(quick: boolean): Promise<SpawnReport> {
     await pool.destroy();
   }
   log('spawn: idle CPU of a parked pool');
-  const idleMs = quick ? 1000 : 5000;
+  const idleMs = quick ? 500 : 5000;
   const idle0 = await host({ poolSize: 0, args: ['idle', String(idleMs + idleSettleMs)], idleCpuMs: idleMs });
   const idle8 = await host({ poolSize: 8, args: ['idle', String(idleMs + idleSettleMs)], idleCpuMs: idleMs });
   const placedFigures = (p: (typeof placed)['same']) => ({
