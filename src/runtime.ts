@@ -10,6 +10,7 @@
 import { constants } from 'node:buffer';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
+import { ByteCollector } from './byte-collector.js';
 import { Program, type ProgramStart, type ProgramStats } from './coordinator.js';
 import {
   InvalidOptionError,
@@ -203,9 +204,10 @@ interface Waiting {
 class RunStdio {
   readonly fds: number[];
   readonly stdin: BytesStdin | undefined;
-  private readonly captured: [Buffer[], Buffer[]] = [[], []];
-  private readonly capturedBytes = [0, 0];
+  private readonly captured = [new ByteCollector(), new ByteCollector()] as const;
   private readonly maxBuffer: number;
+  /** A capture that went past maxBuffer takes no more. */
+  private readonly overflowed = [false, false];
   private readonly targets: [OutputTarget, OutputTarget];
   /** Ends the run once a capture went past maxBuffer (set when the run starts). */
   overflow: (error: RunOutputLimitError) => void = () => {};
@@ -233,17 +235,19 @@ class RunStdio {
   };
 
   private capture(stream: 1 | 2, bytes: Uint8Array): void {
-    const room = this.maxBuffer - this.capturedBytes[stream - 1]!;
-    if (room < 0) return;
-    const kept = bytes.byteLength <= room ? bytes : bytes.subarray(0, room);
-    // A copy: a view would keep each write's message buffer alive (~8x the bytes for 100-byte writes).
-    this.captured[stream - 1]!.push(Buffer.from(kept));
-    this.capturedBytes[stream - 1]! += bytes.byteLength;
-    if (bytes.byteLength > room) this.overflow(new RunOutputLimitError(stream === 1 ? 'stdout' : 'stderr', this.maxBuffer));
+    const collector = this.captured[stream - 1]!;
+    const room = this.maxBuffer - collector.length;
+    if (this.overflowed[stream - 1]) return;
+    // Copied: a view would keep each write's message buffer alive (~8x the bytes for 100-byte writes).
+    collector.add(bytes.byteLength <= room ? bytes : bytes.subarray(0, room));
+    if (bytes.byteLength > room) {
+      this.overflowed[stream - 1] = true;
+      this.overflow(new RunOutputLimitError(stream === 1 ? 'stdout' : 'stderr', this.maxBuffer));
+    }
   }
 
   captures(stream: 1 | 2): Buffer {
-    return Buffer.concat(this.captured[stream - 1]!);
+    return this.captured[stream - 1]!.bytes();
   }
 }
 

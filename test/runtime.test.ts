@@ -19,7 +19,7 @@ import {
   ThreadTrapError,
 } from 'wasi-threads-wrapper';
 import { fixture, runNode } from '../fixtures/run-host.js';
-import { OUTPUT_IN_FLIGHT_BYTES } from '../src/control.js';
+import { OUTPUT_IN_FLIGHT_BYTES, OUTPUT_IN_FLIGHT_WRITES } from '../src/control.js';
 import { LEAVE_GRACE_MS } from '../src/runtime-workers.js';
 
 const runtimes: Runtime[] = [];
@@ -167,9 +167,9 @@ describe('runs on a runtime', () => {
     expect(Buffer.concat(chunks).toString()).toBe('main: w\nthread: w\n');
   });
 
-  it("a Writable that does not take the output holds the program's writes: no more than 1 MiB waits for it, and all of it comes, in order, once it does", async () => {
+  it("a Writable that does not take the output holds the program's writes, and all of them come, in order, once it does", async () => {
     const runtime = await runtimeFor('flood', { poolSize: 2 });
-    // Two threads write 20,000 lines of 100 bytes each: 4 MB, four times what may wait.
+    // Two threads write 20,000 lines of 100 bytes each: 4 MB, of which 102,400 bytes may wait.
     const lines = 20_000;
     let taking = false;
     const held: Array<() => void> = [];
@@ -184,11 +184,12 @@ describe('runs on a runtime', () => {
     // Bytes handed to the stream and not yet taken (the chunk in its write() included).
     const handedOver = () => sink.writableLength;
     const run = runtime.run({ args: ['flood', String(lines)], stdout: sink, stderr: 'buffer' });
-    while (handedOver() < OUTPUT_IN_FLIGHT_BYTES - 100) await new Promise((resolve) => setTimeout(resolve, 10));
+    // 100-byte writes: held back by their count (OUTPUT_IN_FLIGHT_WRITES).
+    while (handedOver() < (OUTPUT_IN_FLIGHT_WRITES - 1) * 100) await new Promise((resolve) => setTimeout(resolve, 10));
     // Time for a program that is not held to write all the rest (it took ~0.2 s unheld here).
     await new Promise((resolve) => setTimeout(resolve, 500));
     // Handed to the stream before it took any (ignoring its backpressure, the runtime handed all 4 MB).
-    expect(handedOver()).toBeLessThanOrEqual(OUTPUT_IN_FLIGHT_BYTES);
+    expect(handedOver()).toBeLessThanOrEqual(OUTPUT_IN_FLIGHT_WRITES * 100);
     taking = true;
     for (const done of held.splice(0)) done();
     const result = await run;
@@ -204,6 +205,52 @@ describe('runs on a runtime', () => {
       expect(numbers).toEqual(Array.from({ length: lines }, (_, i) => i));
     }
   });
+
+  // 1-byte writes are held back by their count, 8 KiB writes by their bytes.
+  it.each([
+    { size: 1, writes: 100_000, waiting: OUTPUT_IN_FLIGHT_WRITES, what: 'OUTPUT_IN_FLIGHT_WRITES writes' },
+    { size: 8192, writes: 1000, waiting: OUTPUT_IN_FLIGHT_BYTES / 8192, what: 'OUTPUT_IN_FLIGHT_BYTES' },
+  ])(
+    'a Writable that does not take the output holds writes of $size bytes: no more than $what wait for it, and all come once it takes them',
+    async ({ size, writes, waiting }) => {
+      const runtime = await runtimeFor('many_writes', { poolSize: 2 });
+      // Two threads write `writes` times `size` bytes each, one fd_write each: each write is a message.
+      let taking = false;
+      const held: Array<() => void> = [];
+      let received = 0;
+      const sink = new Writable({
+        write: (chunk: Buffer, _encoding, done) => {
+          received += chunk.length;
+          if (taking) done();
+          else held.push(done);
+        },
+      });
+      const run = runtime.run({ args: ['many_writes', String(writes), '2', String(size)], stdout: sink, stderr: 'buffer' });
+      // Bytes handed to the stream and not yet taken (the chunk in its write() included).
+      const handedOver = () => sink.writableLength;
+      for (let waited = 0; handedOver() < (waiting - 1) * size && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Before the fix, 1-byte writes were held back only by their bytes (1 MiB of them): all 200,000
+      // were handed over, and 800,000 such writes held 480 MB of the process's heap.
+      expect(handedOver()).toBeGreaterThanOrEqual((waiting - 1) * size);
+      expect(handedOver()).toBeLessThanOrEqual(waiting * size);
+      taking = true;
+      for (const done of held.splice(0)) done();
+      const result = await run;
+      expect(result.stderr.toString()).toBe('write failures: 0\n');
+      expect(received).toBe(2 * writes * size);
+    },
+  );
+
+  it("captures a million 1-byte writes ('buffer') in a process whose V8 heap is capped at 48 MB", async () => {
+    const host = fileURLToPath(new URL('./host/capture-run.mjs', import.meta.url));
+    const spec = { wasm: fixture('many_writes'), args: ['many_writes', '500000', '2', '1'] };
+    const result = await runNode(['--max-old-space-size=48', host, JSON.stringify(spec)], { timeoutMs: 120_000 });
+    // Before the fix, each write was kept as a Buffer of its own: 218 MB of heap for a million of
+    // them (measured on Node 20), and this process ran out of memory.
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ exitCode: 0, stdoutBytes: 1_000_000, allX: true, stderr: 'write failures: 0\n' });
+  }, 130_000);
 
   it("ends a run whose 'buffer' output goes past maxBuffer, keeping what fits, and carries on", async () => {
     const runtime = await runtimeFor('flood', { poolSize: 2 });
