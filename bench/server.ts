@@ -448,6 +448,22 @@ their maximum); the workers' young generation capped at 4 or 8 MB; lending a mem
 that held it before (20% fewer context switches, the same CPU); the module sent once to each worker;
 \`maxConcurrentRuns\` 1 instead of 2.
 
+Where that CPU goes, by thread (observed on 2026-11-26, not measured by the bench; Node 20, \`primes 2 10\`
+back to back on one runtime, poolSize 2, 1,000 runs after 200, each thread's CPU read from
+\`/proc/self/task/*/stat\`): 6.0-7.9 ms a run in five tries; the runtime's own thread ~1.1 ms; V8's
+four platform threads ~2.1 ms together (in \`perf\`, mostly the concurrent marking and sweeping of
+full collections, the rest optimizing compiles); the 9 workers ~0.45 ms each, ~4.1 ms together.
+Per program a worker serves (three a run: the main thread's and two threads'), read from
+\`/proc/thread-self/schedstat\` around each step of its loop (the reads, ~10 µs each, and a CI run beside it made the figures some 20% high): 1.1-1.2 ms in
+the program (its set-up, instantiation and protocol, and for the main thread the program's own start,
+allocations and first touches of the pages it grows into), 0.15-0.2 ms in the collections after it,
+0.33-0.39 ms waiting for and taking the next boot (an event-loop turn, the message), ~0.03 ms
+telling the runtime it is free. \`first_instruction\` costs
+1.2 ms a run with poolSize 0 and 3.0-3.6 ms with poolSize 2: two prepared pool workers that no
+thread uses cost ~2 ms of a run. The count costs more inside a run than alone: \`primes 1 200000\`
+less \`primes 1 10\` is ~8.5 ms of CPU against 6.8 ms on the bench's thread with nothing around it
+(the next runs' preparation and the collections share the two vCPUs with it).
+
 **Targets** (from the issue that asked for server mode), as measured above:
 
 | target | measured | met |
