@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { fixture, runHost, runNode, runProgram } from '../fixtures/run-host.js';
+import { Errno } from '../src/wasi/constants.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const run = (args: string[]) => runNode([cli, 'run', ...args], { timeoutMs: 60_000 });
@@ -123,6 +124,17 @@ describe('resource bounds', () => {
     const line = (i: number) => `thread ${i}: random_get FAULT, fd_write FAULT, fd_readdir FAULT`;
     expect(result.stdout).toBe(`${[0, 1, 2, 3].map(line).join('\n')}\n`);
     // Before the fix, random_get alone allocated and filled 2 GiB per thread first.
+    expect(result.maxRssBytes).toBeLessThan(512 * 1024 * 1024);
+  });
+
+  it('counts and lengths that fit in a 1 GiB memory but not in reason: poll_oneoff is EINVAL, paths are ENAMETOOLONG, with nothing of that size allocated', async () => {
+    const result = await runProgram({ fixture: 'huge_counts', preopens: { '/d': tempDir('counts') } });
+    // One letter a call ('A' + errno): poll_oneoff with 22 million subscriptions; path_open,
+    // path_filestat_get and path_symlink with paths of 1 GiB less 64 bytes.
+    const letter = (errno: number) => String.fromCharCode(65 + errno);
+    expect(result.stdout).toBe(`${letter(Errno.INVAL)}${letter(Errno.NAMETOOLONG).repeat(3)}\n`);
+    // Before the fix, poll_oneoff decoded every subscription (55 s and 6 GB of RSS, measured), and
+    // the first path call copied the path, then trapped the program on V8's string-length limit.
     expect(result.maxRssBytes).toBeLessThan(512 * 1024 * 1024);
   });
 });

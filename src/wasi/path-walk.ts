@@ -24,7 +24,7 @@ const O_PATH = 0o10000000;
 /** Like Linux's MAXSYMLINKS. */
 const MAX_SYMLINKS = 40;
 /** Like Linux's PATH_MAX: a longer guest path (or symlink target) is ENAMETOOLONG. */
-const MAX_PATH_BYTES = 4096;
+export const MAX_PATH_BYTES = 4096;
 /**
  * Directories one walk may hold open at once (each level below the start holds one, for `..`). A
  * program could build a tree thousands of levels deep; without a bound one path call would take

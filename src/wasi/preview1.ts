@@ -29,8 +29,8 @@ import {
   Whence,
 } from './constants.js';
 import { type FdOwnerClient, RELAYED, WOULD_BLOCK } from './fd-owner.js';
-import { FdTable, type Handle } from './fd-table.js';
-import { below, type FinalAction, itself, unlessSymlink, walkPath } from './path-walk.js';
+import { FdTable, type Handle, MAX_FDS } from './fd-table.js';
+import { below, type FinalAction, itself, MAX_PATH_BYTES, unlessSymlink, walkPath } from './path-walk.js';
 import type { StdinClient } from './stdin-client.js';
 
 export interface SharedWasiOptions {
@@ -55,6 +55,13 @@ interface EncodedConfig {
 
 /** Like Linux's IOV_MAX: more buffers than this in one call is EINVAL. */
 const IOV_MAX = 1024;
+/**
+ * The most subscriptions one poll_oneoff takes; more is EINVAL, as Linux's poll() answers more
+ * descriptors than a process may have. wasi-libc's poll() makes at most two a descriptor and one
+ * clock. Without a bound, 22 million subscriptions (all of a 1 GiB memory) held the call for 55 s
+ * and took 6 GB of the process's RSS, measured on Node 20.
+ */
+const POLL_MAX_SUBSCRIPTIONS = 4 * MAX_FDS;
 /** The most one fd_write to a relayed stdout or stderr takes. */
 const RELAY_CHUNK = 1 << 20;
 /** random_get fills the program's memory this many bytes at a time. */
@@ -179,7 +186,13 @@ export class SharedWasi {
     return new Uint8Array(this.view(pointer + length).buffer, pointer, length);
   }
 
-  private string(pointer: number, length: number): string {
+  /**
+   * A guest path (or symlink target), or ENAMETOOLONG when its bytes are more than a path may have:
+   * checked before anything is copied or decoded (a path of 1 GiB less 64 bytes took ~1 GB of the
+   * process's memory, then trapped the program with V8's string-length error).
+   */
+  private path(pointer: number, length: number): string | number {
+    if (length > MAX_PATH_BYTES) return Errno.NAMETOOLONG;
     return decoder.decode(this.bytes(pointer, length).slice());
   }
 
@@ -240,7 +253,8 @@ export class SharedWasi {
 
   /** Runs `act` on the final component of a guest path below the directory `fd` (see path-walk.ts). */
   private withPath(fd: number, needs: number, pathPointer: number, pathLength: number, follow: boolean, act: FinalAction): number {
-    const path = this.string(pathPointer, pathLength);
+    const path = this.path(pathPointer, pathLength);
+    if (typeof path === 'number') return path;
     return this.withFd(fd, needs, (dir) => (dir.filetype === Filetype.DIRECTORY ? walkPath(dir.hostFd, path, follow, act) : Errno.NOTDIR));
   }
 
@@ -317,7 +331,7 @@ export class SharedWasi {
   }
 
   private pollOneoff(inPointer: number, outPointer: number, count: number, eventsPointer: number): number {
-    if (count === 0) return Errno.INVAL;
+    if (count === 0 || count > POLL_MAX_SUBSCRIPTIONS) return Errno.INVAL;
     // Both ends checked against the memory before anything is decoded or kept.
     this.bytes(inPointer, count * Subscription.size);
     this.bytes(outPointer, count * Event.size);
@@ -381,7 +395,8 @@ export class SharedWasi {
     fdPointer: number,
   ): number {
     const follow = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0;
-    const path = this.string(pathPointer, pathLength);
+    const path = this.path(pathPointer, pathLength);
+    if (typeof path === 'number') return path;
     const { constants: c } = fs;
     // The access mode follows the rights asked for, as in node:wasi (uvwasi).
     const reads = (rightsBase & (Rights.FD_READ | Rights.FD_READDIR)) !== 0;
@@ -639,7 +654,8 @@ export class SharedWasi {
         ),
       path_symlink: (oldPath: number, oldLength: number, fd: number, newPath: number, newLength: number) => {
         // The link may point anywhere: following it is what the walk checks.
-        const target = this.string(oldPath, oldLength);
+        const target = this.path(oldPath, oldLength);
+        if (typeof target === 'number') return target;
         if (target.includes('\0')) return Errno.INVAL;
         // A relative target only: an absolute one could never be followed inside the sandbox.
         if (target.startsWith('/')) return Errno.NOTCAPABLE;
