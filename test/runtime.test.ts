@@ -1,7 +1,8 @@
 // The long-lived runtime: many runs on reused workers, each isolated from the others, and reactor
 // instances whose exports are called many times. The runtime is imported the way users import it
 // (the built package), since its workers run the package's own worker script.
-import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, fstatSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -241,6 +242,29 @@ describe('runs on a runtime', () => {
       expect(received).toBe(2 * writes * size);
     },
   );
+
+  it("ends a run at its timeout while it writes to the process's stdout, a pipe nobody reads", async () => {
+    const host = fileURLToPath(new URL('./host/stalled-stdout.mjs', import.meta.url));
+    // The host's stdout is a named pipe that this test holds open and never reads: it fills at
+    // 64 KiB, and the program's threads are left writing 40 MB into it.
+    const fifo = join(mkdtempSync(join(tmpdir(), 'wtw-stalled-')), 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    const pipe = openSync(fifo, constants.O_RDWR);
+    const child = spawn(process.execPath, [host, JSON.stringify({ wasm: fixture('flood'), timeoutMs: 1000 })], { stdio: ['ignore', pipe, 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
+    try {
+      for (let waited = 0; !stderr.includes('closed') && waited < 300; waited++) await new Promise((resolve) => setTimeout(resolve, 100));
+      // Before the fix, a thread blocked in the kernel writing to the pipe could not be ended: the
+      // run settled only once the pipe was read (measured: 24 s after a 2 s timeout).
+      expect(stderr).toBe('{"code":"ERR_WASI_THREADS_TIMEOUT"}\nclosed\n');
+      if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+      expect(child.exitCode).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      closeSync(pipe);
+    }
+  }, 60_000);
 
   it("captures 400,000 1-byte writes ('buffer') in a process whose V8 heap is capped at 32 MB", async () => {
     const host = fileURLToPath(new URL('./host/capture-run.mjs', import.meta.url));

@@ -99,11 +99,14 @@ export function installStdio(program: ProgramWasi, stdio: number[]): void {
   stdio.forEach((hostFd, fd) => {
     let filetype: number = Filetype.UNKNOWN;
     let tty = false;
+    let pipe = false;
     if (hostFd < 0) {
       filetype = Filetype.SOCKET_STREAM; // a relay behaves like a pipe
     } else {
       try {
-        filetype = filetypeOf(fstatSync(hostFd));
+        const stats = fstatSync(hostFd);
+        filetype = filetypeOf(stats);
+        pipe = stats.isFIFO();
       } catch {
         /* a closed stdio fd: calls on it fail with the host's error */
       }
@@ -111,8 +114,38 @@ export function installStdio(program: ProgramWasi, stdio: number[]): void {
     }
     // Like node:wasi, stdout and stderr report APPEND.
     const rightsBase = hostFd < 0 || tty || filetype === Filetype.SOCKET_STREAM ? RightsOf.stream : ALL_RIGHTS;
-    program.table.install(fd, { hostFd, filetype, fdflags: fd === 0 ? 0 : Fdflags.APPEND, preopen: -1, tty, owned: false, rightsBase, rightsInheriting: 0 });
+    const twin = fd > 0 && pipe ? nonBlockingTwin(hostFd) : undefined;
+    if (twin !== undefined) program.owned.add(twin);
+    program.table.install(fd, {
+      hostFd: twin ?? hostFd,
+      filetype,
+      fdflags: fd === 0 ? 0 : Fdflags.APPEND,
+      preopen: -1,
+      tty,
+      owned: twin !== undefined,
+      rightsBase,
+      rightsInheriting: 0,
+    });
   });
+}
+
+/**
+ * A non-blocking fd of its own on the pipe that the stdout or stderr `hostFd` writes to (Linux
+ * reopens a pipe through /proc/self/fd), or undefined where there is none (another platform, a pipe
+ * without a reader). A write to a full pipe through `hostFd` itself, which is blocking unless the
+ * rest of the process made it otherwise, would block its thread in the kernel, where ending the
+ * worker cannot reach it: a run whose stdout nobody read outlived its timeout until the pipe
+ * drained (measured: timeoutMs 2000, settled after 24 s). Through this one it waits in terminable
+ * naps instead (see `untilReady` in preview1.ts). The program owns it: closed at its end, and the
+ * caller's `hostFd` is never touched.
+ */
+function nonBlockingTwin(hostFd: number): number | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    return openSync(`/proc/self/fd/${hostFd}`, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
