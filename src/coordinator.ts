@@ -27,7 +27,7 @@ import {
 } from './wasi/fd-owner.js';
 import { type StdinSource, stdinRelay } from './wasi/stdin-relay.js';
 import type { WasmMemory } from './wasm-types.js';
-import { OneShotHost, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
+import { OneShotHost, STUCK_WORKER_GRACE_MS, settledWithin, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
 
 export interface ProgramStats {
   /** Spawns served by a parked pool worker. */
@@ -153,6 +153,11 @@ export class Program {
   private mainExitCode: number | undefined;
   private outcome: Outcome | undefined;
   private settle!: { resolve: (code: number) => void; reject: (error: Error) => void };
+  /**
+   * Workers the program's end stopped waiting for (see STUCK_WORKER_GRACE_MS): terminated, blocked
+   * in the kernel, and maybe still holding the program's memory. Its memory is not passed on.
+   */
+  workersLeftBehind = 0;
   private readonly wasi: ProgramWasi | undefined;
   private readonly host: WorkerHost;
   private readonly run: number;
@@ -717,14 +722,17 @@ export class Program {
     // A worker out of the program's wasm goes back to its host (a runtime reuses it); one that may
     // still run the program's wasm is ended. Either way, none can touch the program's descriptors
     // or memory once this resolves, so closing its host fds below is safe.
-    await Promise.all(handles.map((handle) => this.release(handle)));
+    this.workersLeftBehind = await settledWithin(
+      handles.map((handle) => this.release(handle)),
+      STUCK_WORKER_GRACE_MS,
+    );
     for (const handle of handles) handle.drain();
     this.flushOutput();
     // Every thread is gone now, also one whose wasm had returned (and been joined) but whose worker
     // had not yet counted it out when the end came.
     this.control.clearLiveThreads();
     (this.started?.stdin ?? stdinRelay).cancel(this);
-    if (this.wasi) closeProgramWasi(this.wasi);
+    if (this.wasi) closeProgramWasi(this.wasi, this.workersLeftBehind > 0);
     running.delete(this.namespace);
     const error = this.endError();
     this.initialized?.reject(error);

@@ -19,7 +19,7 @@ import { createDoorbell, InboxSender } from './inbox.js';
 import type { ResolvedConfig } from './options.js';
 import { type BootData, type InboxMessage, RUNTIME_KEY, type RuntimeWorkerData, type WorkerMessage } from './protocol.js';
 import { LIBRARY_WORKER } from './thread-worker.js';
-import { newWorker, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
+import { newWorker, STUCK_WORKER_GRACE_MS, settledWithin, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
 
 /**
  * How long a worker that left a program's wasm (its thread returned, trapped or called proc_exit)
@@ -175,7 +175,10 @@ export class RuntimeWorkers implements WorkerHost {
   async close(): Promise<void> {
     this.closed = true;
     this.free = [];
-    await Promise.all([...this.all].map((worker) => this.terminate(worker)));
+    await settledWithin(
+      [...this.all].map((worker) => this.terminate(worker)),
+      STUCK_WORKER_GRACE_MS,
+    );
   }
 
   private spawn(): RuntimeWorker {
@@ -252,7 +255,10 @@ export class RuntimeWorkers implements WorkerHost {
     clearTimeout(worker.backTimer);
     worker.state = 'ending';
     this.free = this.free.filter((w) => w !== worker);
-    await worker.worker.terminate();
+    const ended = worker.worker.terminate();
+    // One blocked in the kernel (see STUCK_WORKER_GRACE_MS) must not keep the process alive.
+    worker.worker.unref();
+    await ended;
   }
 
   private onExit(worker: RuntimeWorker, exitCode: number): void {

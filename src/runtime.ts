@@ -595,7 +595,12 @@ export class Runtime {
         this.prepared.splice(index, 1);
         if (!this.closed) this.broken = error;
       })
-      .finally(() => memory && this.keepMemory({ memory, address }, maximum));
+      .finally(() => {
+        if (!memory) return;
+        // A worker left behind may still write into it once its blocked call returns.
+        if (program.workersLeftBehind > 0) this.letGo();
+        else this.keepMemory({ memory, address }, maximum);
+      });
     return program;
   }
 

@@ -39,6 +39,34 @@ export interface WorkerHost {
   workersComingBack?(): boolean;
 }
 
+/**
+ * How long the end of a program (or a runtime's `close`) waits for its workers to be gone. A worker
+ * blocked in the kernel, writing to a stdout or stderr socket nobody reads, cannot be ended until
+ * that call returns (a pipe has a non-blocking descriptor of its own, see fd-owner.ts, but a socket
+ * cannot be reopened): past this the program ends without it. Such a worker can touch neither the
+ * program's descriptors (it is in a write to the caller's own fd, which the library never closes)
+ * nor, once the call returns, anything else (it was terminated), and nothing of the program is
+ * used again while it lives (its memory is let go, its descriptor table not reused).
+ */
+export const STUCK_WORKER_GRACE_MS = 2000;
+
+/** Waits for `promises`, at most `ms`; resolves with how many had not settled by then. */
+export async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<number> {
+  let pending = promises.length;
+  const all = Promise.all(promises.map((promise) => promise.finally(() => pending--)));
+  let timer: NodeJS.Timeout | undefined;
+  // Not unref'd: a caller awaiting this must get its answer even with nothing else in the loop.
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([all, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return pending;
+}
+
 /** Writes all of `chunk` to `fd`, also when another part of the process made it non-blocking. */
 export function writeAllSync(fd: number, chunk: Uint8Array): void {
   let offset = 0;
@@ -100,7 +128,10 @@ export class OneShotHost implements WorkerHost {
     return {
       send: () => undefined,
       end: async () => {
-        await worker.terminate();
+        const ended = worker.terminate();
+        // One blocked in the kernel (see STUCK_WORKER_GRACE_MS) must not keep the process alive.
+        worker.unref();
+        await ended;
       },
       drain: () => undefined,
     };

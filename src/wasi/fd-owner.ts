@@ -250,8 +250,12 @@ function closeOwned(program: ProgramWasi, hostFd: number): void {
   }
 }
 
-/** Closes every host fd the program still owns, and recycles its table; its threads have all ended. */
-export function closeProgramWasi(program: ProgramWasi): void {
+/**
+ * Closes every host fd the program still owns, and recycles its table; its threads have all ended,
+ * or are terminated and blocked in a write to a caller's fd (`workersLeftBehind`): then the table
+ * is not recycled, since such a thread may still release its handle once the write returns.
+ */
+export function closeProgramWasi(program: ProgramWasi, workersLeftBehind = false): void {
   for (const hostFd of [...program.owned]) closeOwned(program, hostFd);
-  program.table.recycle();
+  if (!workersLeftBehind) program.table.recycle();
 }
