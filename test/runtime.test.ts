@@ -22,6 +22,7 @@ import {
 import { fixture, runNode } from '../fixtures/run-host.js';
 import { OUTPUT_IN_FLIGHT_BYTES, OUTPUT_IN_FLIGHT_WRITES } from '../src/control.js';
 import { LEAVE_GRACE_MS } from '../src/runtime-workers.js';
+import { STUCK_WORKER_GRACE_MS } from '../src/worker-host.js';
 
 const runtimes: Runtime[] = [];
 async function runtimeFor(name: string, options: Record<string, unknown> = {}): Promise<Runtime> {
@@ -276,6 +277,27 @@ describe('runs on a runtime', () => {
     },
     60_000,
   );
+
+  it('ends a run at its timeout while it reads a stdin pipe (a caller fd) that never gets data, without leaving its worker behind', async () => {
+    const runtime = await runtimeFor('cat', { poolSize: 1 });
+    const fifo = join(mkdtempSync(join(tmpdir(), 'wtw-stdin-')), 'stdin');
+    execFileSync('mkfifo', [fifo]);
+    // Reader and writer both: the pipe has a writer that never writes, so a read waits for good.
+    const pipe = openSync(fifo, constants.O_RDWR);
+    try {
+      const started = performance.now();
+      const ended = await settled(runtime.run({ args: ['cat'], stdin: pipe, stdout: 'buffer', stderr: 'buffer', timeoutMs: 300 }));
+      expect(ended).toBeInstanceOf(RunTimeoutError);
+      // Before the fix the read blocked in the kernel, where ending its worker could not reach it:
+      // the run ended only when the library stopped waiting for that worker (STUCK_WORKER_GRACE_MS).
+      expect(performance.now() - started).toBeLessThan(300 + STUCK_WORKER_GRACE_MS);
+      // The runtime's next run still has its stdin.
+      const next = await runtime.run({ args: ['cat'], stdin: 'after', stdout: 'buffer', stderr: 'buffer' });
+      expect(next.stdout.toString()).toBe('after');
+    } finally {
+      closeSync(pipe);
+    }
+  });
 
   it("captures 400,000 1-byte writes ('buffer') in a process whose V8 heap is capped at 32 MB", async () => {
     const host = fileURLToPath(new URL('./host/capture-run.mjs', import.meta.url));

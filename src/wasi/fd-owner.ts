@@ -114,7 +114,8 @@ export function installStdio(program: ProgramWasi, stdio: number[]): void {
     }
     // Like node:wasi, stdout and stderr report APPEND.
     const rightsBase = hostFd < 0 || tty || filetype === Filetype.SOCKET_STREAM ? RightsOf.stream : ALL_RIGHTS;
-    const twin = fd > 0 && pipe ? nonBlockingTwin(hostFd) : undefined;
+    // The process's own stdin (host fd 0) is read through the coordinator, never here.
+    const twin = pipe && (fd > 0 || hostFd !== 0) ? nonBlockingTwin(hostFd, fd === 0 ? constants.O_RDONLY : constants.O_WRONLY) : undefined;
     if (twin !== undefined) program.owned.add(twin);
     program.table.install(fd, {
       hostFd: twin ?? hostFd,
@@ -130,19 +131,19 @@ export function installStdio(program: ProgramWasi, stdio: number[]): void {
 }
 
 /**
- * A non-blocking fd of its own on the pipe that the stdout or stderr `hostFd` writes to (Linux
+ * A non-blocking fd of its own on the pipe that the stdio `hostFd` reads or writes (`access`; Linux
  * reopens a pipe through /proc/self/fd), or undefined where there is none (another platform, a pipe
- * without a reader). A write to a full pipe through `hostFd` itself, which is blocking unless the
- * rest of the process made it otherwise, would block its thread in the kernel, where ending the
- * worker cannot reach it: a run whose stdout nobody read outlived its timeout until the pipe
- * drained (measured: timeoutMs 2000, settled after 24 s). Through this one it waits in terminable
- * naps instead (see `untilReady` in preview1.ts). The program owns it: closed at its end, and the
- * caller's `hostFd` is never touched.
+ * without a reader). A write to a full pipe, or a read of an empty one, through `hostFd` itself,
+ * which is blocking unless the rest of the process made it otherwise, would block its thread in the
+ * kernel, where ending the worker cannot reach it: a run whose stdout nobody read outlived its
+ * timeout until the pipe drained (measured: timeoutMs 2000, settled after 24 s). Through this one
+ * it waits in terminable naps instead (see `untilReady` in preview1.ts). The program owns it:
+ * closed at its end, and the caller's `hostFd` is never touched.
  */
-function nonBlockingTwin(hostFd: number): number | undefined {
+function nonBlockingTwin(hostFd: number, access: number): number | undefined {
   if (process.platform !== 'linux') return undefined;
   try {
-    return openSync(`/proc/self/fd/${hostFd}`, constants.O_WRONLY | constants.O_NONBLOCK);
+    return openSync(`/proc/self/fd/${hostFd}`, access | constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
