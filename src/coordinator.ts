@@ -721,7 +721,9 @@ export class Program {
     for (const handle of handles) handle.drain();
     // A worker out of the program's wasm goes back to its host (a runtime reuses it); one that may
     // still run the program's wasm is ended. Either way, none can touch the program's descriptors
-    // or memory once this resolves, so closing its host fds below is safe.
+    // or memory once this resolves, so closing its host fds below is safe; except a worker left
+    // behind blocked in a write to a caller's fd (STUCK_WORKER_GRACE_MS), which touches none of the
+    // fds closed below, and whose table and memory are then not reused.
     this.workersLeftBehind = await settledWithin(
       handles.map((handle) => this.release(handle)),
       STUCK_WORKER_GRACE_MS,

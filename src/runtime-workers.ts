@@ -19,7 +19,7 @@ import { createDoorbell, InboxSender } from './inbox.js';
 import type { ResolvedConfig } from './options.js';
 import { type BootData, type InboxMessage, RUNTIME_KEY, type RuntimeWorkerData, type WorkerMessage } from './protocol.js';
 import { LIBRARY_WORKER } from './thread-worker.js';
-import { newWorker, STUCK_WORKER_GRACE_MS, settledWithin, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
+import { endWorker, newWorker, STUCK_WORKER_GRACE_MS, settledWithin, type WorkerEvents, type WorkerHandle, type WorkerHost } from './worker-host.js';
 
 /**
  * How long a worker that left a program's wasm (its thread returned, trapped or called proc_exit)
@@ -255,10 +255,7 @@ export class RuntimeWorkers implements WorkerHost {
     clearTimeout(worker.backTimer);
     worker.state = 'ending';
     this.free = this.free.filter((w) => w !== worker);
-    const ended = worker.worker.terminate();
-    // One blocked in the kernel (see STUCK_WORKER_GRACE_MS) must not keep the process alive.
-    worker.worker.unref();
-    await ended;
+    await endWorker(worker.worker);
   }
 
   private onExit(worker: RuntimeWorker, exitCode: number): void {

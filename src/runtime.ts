@@ -83,8 +83,8 @@ export interface RunOptions {
   stdin?: InputSource;
   /**
    * Default `'inherit'`. `'buffer'` captures it into the result (runs only), up to `maxBuffer`. A
-   * \`Writable\` is written in order; the program's writes wait while 1 MiB it wrote is not yet taken
-   * by the stream (its write callbacks), as writes to a full pipe do.
+   * \`Writable\` is written in order; the program's writes wait while 1 MiB, or 1,024 writes, it wrote
+   * are not yet taken by the stream (its write callbacks), as writes to a full pipe do.
    */
   stdout?: OutputTarget;
   stderr?: OutputTarget;
@@ -235,9 +235,9 @@ class RunStdio {
   };
 
   private capture(stream: 1 | 2, bytes: Uint8Array): void {
+    if (this.overflowed[stream - 1]) return;
     const collector = this.captured[stream - 1]!;
     const room = this.maxBuffer - collector.length;
-    if (this.overflowed[stream - 1]) return;
     // Copied: a view would keep each write's message buffer alive (~8x the bytes for 100-byte writes).
     collector.add(bytes.byteLength <= room ? bytes : bytes.subarray(0, room));
     if (bytes.byteLength > room) {

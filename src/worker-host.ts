@@ -54,6 +54,8 @@ export const STUCK_WORKER_GRACE_MS = 2000;
 export async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<number> {
   let pending = promises.length;
   const all = Promise.all(promises.map((promise) => promise.finally(() => pending--)));
+  // One that rejects after `ms` is no one's to handle any more: not an unhandled rejection.
+  all.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   // Not unref'd: a caller awaiting this must get its answer even with nothing else in the loop.
   const late = new Promise<void>((resolve) => {
@@ -65,6 +67,16 @@ export async function settledWithin(promises: Promise<unknown>[], ms: number): P
     clearTimeout(timer);
   }
   return pending;
+}
+
+/**
+ * Terminates `worker`; resolves once its thread is gone. It no longer keeps the process alive
+ * meanwhile: one blocked in the kernel (see STUCK_WORKER_GRACE_MS) may take long to go.
+ */
+export async function endWorker(worker: Worker): Promise<void> {
+  const ended = worker.terminate();
+  worker.unref();
+  await ended;
 }
 
 /** Writes all of `chunk` to `fd`, also when another part of the process made it non-blocking. */
@@ -127,12 +139,7 @@ export class OneShotHost implements WorkerHost {
     worker.on('exit', (exitCode) => events.exit(exitCode));
     return {
       send: () => undefined,
-      end: async () => {
-        const ended = worker.terminate();
-        // One blocked in the kernel (see STUCK_WORKER_GRACE_MS) must not keep the process alive.
-        worker.unref();
-        await ended;
-      },
+      end: () => endWorker(worker),
       drain: () => undefined,
     };
   }
