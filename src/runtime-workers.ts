@@ -47,6 +47,11 @@ export interface RuntimeWorkerStats {
   liveWorkers: number;
   /** Workers free now. */
   idleWorkers: number;
+  /**
+   * Workers an ended program gave back that are not back in their loop yet: out of its wasm for
+   * good (recalled, or their thread ended), free in a moment or ended after LEAVE_GRACE_MS.
+   */
+  returningWorkers: number;
 }
 
 type State = 'starting' | 'free' | 'lent' | 'returning' | 'ending';
@@ -103,7 +108,13 @@ export class RuntimeWorkers implements WorkerHost {
   ) {}
 
   stats(): RuntimeWorkerStats {
-    return { workersCreated: this.created, workersReused: this.reused, liveWorkers: this.all.size, idleWorkers: this.free.length };
+    return {
+      workersCreated: this.created,
+      workersReused: this.reused,
+      liveWorkers: this.all.size,
+      idleWorkers: this.free.length,
+      returningWorkers: this.returning,
+    };
   }
 
   /** Workers that can be lent now or started: how many the runtime may still use. */
