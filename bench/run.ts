@@ -1,7 +1,8 @@
 /**
  * The benchmark suite: every figure is measured in this one run, so the ratios hold on a shared,
  * noisy machine. Writes BENCHMARKS.md and bench/results/full.json; `--quick` runs small sizes
- * (under a minute, for CI), writes bench/results/quick.json only and leaves BENCHMARKS.md alone.
+ * (under a minute, for CI), writes bench/results/quick.json and spawn-quick.json only (untracked)
+ * and leaves BENCHMARKS.md alone.
  *   npm run bench [-- --quick]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
