@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { InvalidOptionError, ModuleRequirementError, WasmLoadError } from './errors.js';
 import { createSharedMemory, type LocatedMemory } from './memory-clear.js';
 import { DEFAULTS, LIMITS, type MemorySetting, type WasiMainConfig } from './options.js';
-import { type MemoryImport, readMemoryImport } from './wasm-binary.js';
+import { type FunctionType, type MemoryImport, readExportedFunctionTypes, readMemoryImport } from './wasm-binary.js';
 import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from './wasm-types.js';
 
 /** What the coordinator needs to know about the program before any worker starts. */
@@ -26,6 +26,11 @@ export interface LoadedProgram {
   memoryDescriptor?: WasmMemoryDescriptor;
   /** True when the module exports `_initialize` (a WASI reactor). */
   hasInitialize: boolean;
+  /**
+   * A reactor's exported functions' signatures (calls are checked against them), when the module
+   * came as bytes: a compiled module does not reveal them.
+   */
+  exportTypes?: ReadonlyMap<string, FunctionType>;
 }
 
 /**
@@ -153,7 +158,9 @@ export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = 
   }
   const hasStart = exports.has('_start');
   const hasInitialize = exports.has('_initialize');
-  if (!memoryEntry) return { module, threaded, hasStart, hasInitialize };
+  const exportTypes = !hasStart && bytes ? readExportedFunctionTypes(bytes) : undefined;
+  const known = { module, threaded, hasStart, hasInitialize, exportTypes };
+  if (!memoryEntry) return known;
 
   // A compiled module does not reveal its memory limits; bytes do.
   const declared = bytes ? readMemoryImport(bytes) : undefined;
@@ -162,7 +169,7 @@ export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = 
   }
   const descriptor = chooseMemory(declared, config.memorySetting, initialAsDeclared);
   const memoryImport = { module: memoryEntry.module, name: memoryEntry.name };
-  if (declared && !declared.shared) return { module, threaded, hasStart, hasInitialize, memoryImport, privateMemory: descriptor };
+  if (declared && !declared.shared) return { ...known, memoryImport, privateMemory: descriptor };
   const { memory, address } = createSharedMemory(descriptor, locateMemory);
-  return { module, threaded, hasStart, hasInitialize, memoryImport, memory, memoryAddress: address, memoryDescriptor: descriptor };
+  return { ...known, memoryImport, memory, memoryAddress: address, memoryDescriptor: descriptor };
 }

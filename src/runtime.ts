@@ -40,6 +40,7 @@ import { type RuntimeWorkerStats, RuntimeWorkers } from './runtime-workers.js';
 import { LIBRARY_WORKER } from './thread-worker.js';
 import { closePreopens, openPreopens, RELAYED } from './wasi/fd-owner.js';
 import { BytesStdin } from './wasi/stdin-relay.js';
+import type { FunctionType } from './wasm-binary.js';
 import type { WasmMemory } from './wasm-types.js';
 
 /** The options of `createRuntime`: the module, and what every run of it gets. */
@@ -319,8 +320,8 @@ export class Runtime {
   private memoriesCreated = 0;
   /** Runs waiting for a worker to come back (see `awaitReturningWorkers`). */
   private workerBackWaiters: Array<() => void> = [];
-  /** The module's exported functions, which instances' calls are checked against. */
-  private functions: ReadonlySet<string> | undefined;
+  /** The module's exported functions (with their signatures when known), which instances' calls are checked against. */
+  private functions: ReadonlyMap<string, FunctionType | undefined> | undefined;
 
   /** @internal Use createRuntime(). */
   constructor(
@@ -422,10 +423,10 @@ export class Runtime {
     } finally {
       disarm();
     }
-    this.functions ??= new Set(
+    this.functions ??= new Map(
       WebAssembly.Module.exports(this.loaded.module as WebAssembly.Module)
         .filter((e) => e.kind === 'function')
-        .map((e) => e.name),
+        .map((e) => [e.name, this.loaded.exportTypes?.get(e.name)]),
     );
     return new WasmInstance(program, this.functions, this);
   }
@@ -667,6 +668,27 @@ export class Runtime {
 }
 
 /** A live instance of a reactor module (see `Runtime.instantiate`). */
+/**
+ * Refuses, before anything reaches the instance, arguments that JS's conversion to the export's
+ * parameters would throw on inside the worker (which ends the instance as a trap would): an i64
+ * takes a bigint, an i32, f32 or f64 a number. With the signature known, every parameter must be
+ * given, and exports with parameters `call()` cannot pass (v128, references) are refused.
+ */
+function checkArguments(name: string, args: unknown[], type: FunctionType | undefined): void {
+  args.forEach((arg, i) => {
+    if (typeof arg !== 'number' && typeof arg !== 'bigint') throw new InvalidOptionError(`argument ${i} of ${name} must be a number or a bigint`);
+  });
+  if (!type) return;
+  const { params } = type;
+  const signature = `${name}(${params.join(', ')})`;
+  if (params.includes('other')) throw new InvalidOptionError(`${signature} takes a parameter that call() cannot pass (a v128 or a reference)`);
+  if (args.length !== params.length) throw new InvalidOptionError(`${signature} takes ${params.length} argument(s); got ${args.length}`);
+  params.forEach((param, i) => {
+    const wanted = param === 'i64' ? 'bigint' : 'number';
+    if (typeof args[i] !== wanted) throw new InvalidOptionError(`argument ${i} of ${signature} is an ${param}: pass a ${wanted}, not a ${typeof args[i]}`);
+  });
+}
+
 export class WasmInstance {
   /** The instance's shared memory, for passing bytes in and out of calls. */
   readonly memory: WasmMemory | undefined;
@@ -674,8 +696,8 @@ export class WasmInstance {
   /** @internal Use runtime.instantiate(). */
   constructor(
     private readonly program: Program,
-    /** The module's exported functions (the runtime's one set). */
-    private readonly functions: ReadonlySet<string>,
+    /** The module's exported functions and their signatures when known (the runtime's one map). */
+    private readonly functions: ReadonlyMap<string, FunctionType | undefined>,
     private readonly runtime: Runtime,
   ) {
     this.memory = program.memory;
@@ -691,9 +713,7 @@ export class WasmInstance {
     if (options === null || typeof options !== 'object') throw new InvalidOptionError('callWith() takes an options object first');
     checkRunOptions({ signal: options.signal, timeoutMs: options.timeoutMs }, false, Number.MAX_SAFE_INTEGER, undefined);
     if (typeof name !== 'string' || !this.functions.has(name)) throw new InvalidOptionError(`"${String(name)}" is not a function the module exports`);
-    args.forEach((arg, i) => {
-      if (typeof arg !== 'number' && typeof arg !== 'bigint') throw new InvalidOptionError(`argument ${i} of ${name} must be a number or a bigint`);
-    });
+    checkArguments(name, args, this.functions.get(name));
     if (options.signal?.aborted) throw new RunAbortedError(options.signal.reason, `the call of ${name}`);
     const disarm = watchLimits(options, `the call of ${name}`, (error) => void this.program.abort(error));
     try {

@@ -1,6 +1,7 @@
 /**
- * Reads a memory import's limits straight from the module's import section:
- * `WebAssembly.Module.imports()` names the import but not its limits or whether it is shared.
+ * Reads what the JS API does not tell about a module straight from its binary: a memory import's
+ * limits and whether it is shared (`WebAssembly.Module.imports()` names the import only), and the
+ * signatures of its exported functions (`WebAssembly.Module.exports()` names them only).
  */
 
 export interface MemoryImport {
@@ -13,7 +14,21 @@ export interface MemoryImport {
   shared: boolean;
 }
 
+const TYPE_SECTION = 1;
 const IMPORT_SECTION = 2;
+const FUNCTION_SECTION = 3;
+const EXPORT_SECTION = 7;
+const FUNC_TYPE = 0x60;
+const EXPORT_FUNCTION = 0;
+
+/** A value type as the JS API converts it; `other` covers v128 and every reference type. */
+export type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'other';
+const VALUE_TYPES: Record<number, ValueType> = { 127: 'i32', 126: 'i64', 125: 'f32', 124: 'f64', 123: 'other', 112: 'other', 111: 'other' };
+
+export interface FunctionType {
+  params: ValueType[];
+  results: ValueType[];
+}
 enum ImportKind {
   Function = 0,
   Table = 1,
@@ -53,6 +68,17 @@ class Reader {
     return new TextDecoder().decode(this.bytes.subarray(start, this.offset));
   }
 
+  valueType(): ValueType {
+    const type = VALUE_TYPES[this.byte()];
+    // Typed references (the GC and function-references proposals) would need their heap type read.
+    if (!type) throw new RangeError('a value type this reader does not know');
+    return type;
+  }
+
+  vector<T>(item: () => T): T[] {
+    return Array.from({ length: this.u32() }, item);
+  }
+
   limits(): { flags: number; initial: number; maximum?: number } {
     const flags = this.byte();
     const initial = this.u32();
@@ -75,24 +101,38 @@ export function readMemoryImport(bytes: Uint8Array): MemoryImport | undefined {
 }
 
 function findMemoryImport(reader: Reader): MemoryImport | undefined {
-  const count = reader.u32();
-  for (let i = 0; i < count; i++) {
-    const module = reader.name();
-    const name = reader.name();
-    const kind = reader.byte();
-    switch (kind) {
+  const entry = readImports(reader).find((i) => i.kind === ImportKind.Memory);
+  if (!entry?.limits) return undefined;
+  const { flags, initial, maximum } = entry.limits;
+  if (flags & LIMITS_MEMORY64) throw new RangeError('64-bit memories are not supported');
+  return { module: entry.module, name: entry.name, initial, maximum, shared: (flags & LIMITS_SHARED) !== 0 };
+}
+
+interface ImportEntry {
+  module: string;
+  name: string;
+  kind: ImportKind;
+  /** A function's type index. */
+  typeIndex?: number;
+  /** A memory's limits. */
+  limits?: ReturnType<Reader['limits']>;
+}
+
+/** The import section's entries, the reader at its count. */
+function readImports(reader: Reader): ImportEntry[] {
+  return reader.vector(() => {
+    const entry: ImportEntry = { module: reader.name(), name: reader.name(), kind: reader.byte() };
+    switch (entry.kind) {
       case ImportKind.Function:
-        reader.u32();
+        entry.typeIndex = reader.u32();
         break;
       case ImportKind.Table:
         reader.byte(); // element type
         reader.limits();
         break;
-      case ImportKind.Memory: {
-        const { flags, initial, maximum } = reader.limits();
-        if (flags & LIMITS_MEMORY64) throw new RangeError('64-bit memories are not supported');
-        return { module, name, initial, maximum, shared: (flags & LIMITS_SHARED) !== 0 };
-      }
+      case ImportKind.Memory:
+        entry.limits = reader.limits();
+        break;
       case ImportKind.Global:
         reader.byte(); // value type
         reader.byte(); // mutability
@@ -102,8 +142,46 @@ function findMemoryImport(reader: Reader): MemoryImport | undefined {
         reader.u32();
         break;
       default:
-        throw new RangeError(`unknown import kind ${kind}`);
+        throw new RangeError(`unknown import kind ${entry.kind}`);
     }
+    return entry;
+  });
+}
+
+/**
+ * The signature of each exported function, by export name; undefined when the module uses a type
+ * encoding this reader does not know (rec groups, typed references), so that callers check nothing
+ * rather than something wrong. Expects a valid module.
+ */
+export function readExportedFunctionTypes(bytes: Uint8Array): Map<string, FunctionType> | undefined {
+  try {
+    const reader = new Reader(bytes);
+    let types: FunctionType[] = [];
+    const functions: number[] = []; // the type index of every function, imported ones first
+    const exported = new Map<string, FunctionType>();
+    while (reader.offset < bytes.length) {
+      const id = reader.byte();
+      const size = reader.u32();
+      const end = reader.offset + size;
+      if (id === TYPE_SECTION) {
+        types = reader.vector(() => {
+          if (reader.byte() !== FUNC_TYPE) throw new RangeError('a type other than a function type');
+          return { params: reader.vector(() => reader.valueType()), results: reader.vector(() => reader.valueType()) };
+        });
+      } else if (id === IMPORT_SECTION) {
+        for (const entry of readImports(reader)) if (entry.typeIndex !== undefined) functions.push(entry.typeIndex);
+      } else if (id === FUNCTION_SECTION) {
+        functions.push(...reader.vector(() => reader.u32()));
+      } else if (id === EXPORT_SECTION) {
+        for (const { name, kind, index } of reader.vector(() => ({ name: reader.name(), kind: reader.byte(), index: reader.u32() }))) {
+          const type = kind === EXPORT_FUNCTION ? types[functions[index]!] : undefined;
+          if (type) exported.set(name, type);
+        }
+      }
+      reader.offset = end;
+    }
+    return exported;
+  } catch {
+    return undefined;
   }
-  return undefined;
 }

@@ -469,6 +469,33 @@ describe('reactor instances', () => {
     expect(runtime.stats().liveInstances).toBe(1);
   });
 
+  it("refuses arguments that do not fit the export's signature with a typed error, and the instance carries on", async () => {
+    const runtime = await runtimeFor('reactor', { poolSize: 1 });
+    const instance = await runtime.instantiate();
+    // An i64 takes a bigint and nothing else; an i32 or f64 takes a number and nothing else; every
+    // parameter must be given. Before, JS's conversion threw inside the worker, and the instance
+    // ended as if the program had trapped.
+    const wrong: Array<[string, Array<number | bigint>]> = [
+      ['add', [1n, 2]],
+      ['add', [1]],
+      ['add', [1, 2, 3]],
+      ['add64', [1, 2n]],
+      ['add64', [1n]],
+      ['half', [2n]],
+    ];
+    for (const [name, args] of wrong) {
+      const error = await settled(instance.call(name, ...args));
+      expect(error, `${name}(${args.join(', ')})`).toBeInstanceOf(InvalidOptionError);
+      expect(String((error as Error).message)).toMatch(name);
+    }
+    expect(await instance.call('add64', 40n, 2n)).toBe(42n);
+    expect(await instance.call('add64', -1n, 2n ** 64n + 1n)).toBe(0n);
+    expect(await instance.call('half', 5)).toBe(2.5);
+    expect(await instance.call('add', 40, 2)).toBe(42);
+    expect(runtime.stats().liveInstances).toBe(1);
+    await instance.destroy();
+  });
+
   it("writes a call's output to the instance's stdout", async () => {
     const runtime = await runtimeFor('reactor', { poolSize: 1 });
     const chunks: Buffer[] = [];
