@@ -464,6 +464,17 @@ thread uses cost ~2 ms of a run. The count costs more inside a run than alone: \
 less \`primes 1 10\` is ~8.5 ms of CPU against 6.8 ms on the bench's thread with nothing around it
 (the next runs' preparation and the collections share the two vCPUs with it).
 
+How often the workers collect trades CPU against RSS; it saves neither (observed on 2026-11-26, not
+measured by the bench; Node 20, \`first_instruction\`, poolSize 2, 3,000 runs after 300, interleaved,
+two rounds or more): a full collection every 8 programs a worker serves cost 5.1-5.7 ms of CPU a run;
+every 32 (the library's), 2.5-3.3 ms; every 128, 2.8-3.1 ms; none, 3.2-4.2 ms (V8's own collections
+then cost more). From the first two, a forced full collection of a worker's ~4.3 MB heap costs
+~8.5 ms of CPU, its concurrent marking included. Every 128, 10,000 runs ended at 281 MB of RSS
+instead of 199 MB, for the same CPU in all (22.0 and 22.5 s). An instantiation of the primes
+module against a memory costs ~30 µs (2,000 in a row): reusing instances from run to run, which
+would need their globals and tables reset and \`data.drop\` undone, would save little of the ~1 ms a
+program costs a worker.
+
 **Targets** (from the issue that asked for server mode), as measured above:
 
 | target | measured | met |
