@@ -33,6 +33,11 @@ export const ERROR_CODES = [
     code: 'ERR_WASI_THREADS_OUTPUT_LIMIT',
     when: "a run's stdout or stderr captured with `'buffer'` went past its `maxBuffer`, and the run was ended (as `child_process`'s `maxBuffer`)",
   },
+  {
+    error: 'RunOutputError',
+    code: 'ERR_WASI_THREADS_OUTPUT',
+    when: "a run's (or an instance's) stdout or stderr `Writable` failed (a write reported an error, or it emitted `'error'`), and the run was ended; `cause` is the stream's error, which does not bring the process down",
+  },
   { error: 'RuntimeClosedError', code: 'ERR_WASI_THREADS_RUNTIME_CLOSED', when: 'the runtime was closed: it takes no more runs, and ended those it had' },
   { error: 'WasiThreadsError', code: 'ERR_WASI_THREADS_NOT_A_WORKER', when: '`initWasiWorker()` was called outside a worker the library started' },
 ] as const;
@@ -118,6 +123,17 @@ export class RunOutputLimitError extends WasiThreadsError {
     super(
       'ERR_WASI_THREADS_OUTPUT_LIMIT',
       `the run's ${stream} went past its maxBuffer of ${maxBuffer} bytes and the run was ended: raise maxBuffer, or pass a Writable to take the output as it comes`,
+    );
+  }
+}
+
+/** A run's (or an instance's) output stream failed; the run was ended, as nothing could take its output. */
+export class RunOutputError extends WasiThreadsError {
+  constructor(stream: 'stdout' | 'stderr', cause: unknown, what = 'the run') {
+    super(
+      'ERR_WASI_THREADS_OUTPUT',
+      `${what}'s ${stream} stream failed${cause instanceof Error ? ` (${cause.message})` : ''} and ${what} was ended: nothing could take its output`,
+      { cause },
     );
   }
 }

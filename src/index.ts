@@ -14,6 +14,7 @@ export {
   ModuleRequirementError,
   ProgramDestroyedError,
   RunAbortedError,
+  RunOutputError,
   RunOutputLimitError,
   RunTimeoutError,
   RuntimeClosedError,

@@ -16,6 +16,7 @@ import {
   InvalidOptionError,
   ModuleRequirementError,
   RunAbortedError,
+  RunOutputError,
   RunOutputLimitError,
   RunTimeoutError,
   RuntimeClosedError,
@@ -85,7 +86,9 @@ export interface RunOptions {
   /**
    * Default `'inherit'`. `'buffer'` captures it into the result (runs only), up to `maxBuffer`. A
    * \`Writable\` is written in order; the program's writes wait while 1 MiB, or 1,024 writes, it wrote
-   * are not yet taken by the stream (its write callbacks), as writes to a full pipe do.
+   * are not yet taken by the stream (its write callbacks), as writes to a full pipe do. A Writable
+   * that fails (a write's callback gets an error, or it emits 'error' while the run lasts) ends
+   * the run with RunOutputError; its 'error' does not bring the process down meanwhile.
    */
   stdout?: OutputTarget;
   stderr?: OutputTarget;
@@ -207,13 +210,26 @@ class RunStdio {
   readonly stdin: BytesStdin | undefined;
   private readonly captured = [new ByteCollector(), new ByteCollector()] as const;
   private readonly maxBuffer: number;
-  /** A capture that went past maxBuffer takes no more. */
-  private readonly overflowed = [false, false];
+  /** A capture that went past maxBuffer, or a Writable that failed, takes no more. */
+  private readonly stopped = [false, false];
   private readonly targets: [OutputTarget, OutputTarget];
-  /** Ends the run once a capture went past maxBuffer (set when the run starts). */
-  overflow: (error: RunOutputLimitError) => void = () => {};
+  /** The Writables given, each watched for 'error' while the run lasts (see `watch`). */
+  private readonly streams: Set<Writable>;
+  /**
+   * Ends the run once its output cannot go on: a capture went past maxBuffer, or a Writable failed
+   * (set when the run starts).
+   */
+  fail: (error: RunOutputLimitError | RunOutputError) => void = () => {};
+  /** Why the output could not go on, if it could not: the run fails with it even if the program had ended meanwhile. */
+  failure: RunOutputLimitError | RunOutputError | undefined;
+  private readonly onStreamError = (error: unknown) => {
+    for (const stream of [1, 2] as const) if (this.streams.has(this.targets[stream - 1] as Writable)) this.stop(stream, error);
+  };
 
-  constructor(options: RunOptions) {
+  constructor(
+    options: RunOptions,
+    private readonly what: 'the run' | 'the instance' = 'the run',
+  ) {
     this.targets = [options.stdout ?? 'inherit', options.stderr ?? 'inherit'];
     this.maxBuffer = options.maxBuffer ?? DEFAULTS.maxBuffer;
     const input = options.stdin ?? '';
@@ -221,14 +237,49 @@ class RunStdio {
     const inFd = this.stdin ? RELAYED.stdin : input === 'inherit' ? 0 : (input as number);
     const outFd = (target: OutputTarget, stream: 1 | 2, relayed: number) => (target === 'inherit' ? stream : typeof target === 'number' ? target : relayed);
     this.fds = [inFd, outFd(this.targets[0], 1, RELAYED.stdout), outFd(this.targets[1], 2, RELAYED.stderr)];
+    this.streams = new Set(this.targets.filter((t): t is Writable => typeof t === 'object'));
+  }
+
+  /**
+   * While the run lasts, a Writable's 'error' ends the run (RunOutputError) rather than the
+   * process (an 'error' nobody listens to is thrown). Returns the end of the watch.
+   */
+  watch(): () => void {
+    for (const stream of this.streams) stream.on('error', this.onStreamError);
+    // After the ticks already queued: a failed write's 'error' is emitted on a later tick than its callback.
+    return () => {
+      setImmediate(() => {
+        for (const stream of this.streams) stream.off('error', this.onStreamError);
+      });
+    };
+  }
+
+  private stop(stream: 1 | 2, error: unknown): void {
+    if (this.stopped[stream - 1]) return;
+    this.stopped[stream - 1] = true;
+    this.failWith(new RunOutputError(stream === 1 ? 'stdout' : 'stderr', error, this.what));
+  }
+
+  private failWith(error: RunOutputLimitError | RunOutputError): void {
+    this.failure ??= error;
+    this.fail(error);
   }
 
   /** Takes a write of the program; `taken` lets it write more (see Program's `deliver`). */
   readonly output = (stream: 1 | 2, bytes: Uint8Array, taken: () => void): void => {
     const target = this.targets[stream - 1]!;
     if (typeof target === 'object') {
+      if (this.stopped[stream - 1]) return taken();
+      // Known at once, not at the write's callback (a later tick, maybe after the program's end).
+      if (target.destroyed || target.writableEnded) {
+        this.stop(stream, target.errored ?? new Error(`the stream was ${target.destroyed ? 'destroyed' : 'ended'} before the program wrote to it`));
+        return taken();
+      }
       // Called once the stream took the bytes (or failed): until then they count as on their way.
-      target.write(bytes, () => taken());
+      target.write(bytes, (error) => {
+        taken();
+        if (error) this.stop(stream, error);
+      });
       return;
     }
     if (target === 'buffer') this.capture(stream, bytes);
@@ -236,14 +287,14 @@ class RunStdio {
   };
 
   private capture(stream: 1 | 2, bytes: Uint8Array): void {
-    if (this.overflowed[stream - 1]) return;
+    if (this.stopped[stream - 1]) return;
     const collector = this.captured[stream - 1]!;
     const room = this.maxBuffer - collector.length;
     // Copied: a view would keep each write's message buffer alive (~8x the bytes for 100-byte writes).
     collector.add(bytes.byteLength <= room ? bytes : bytes.subarray(0, room));
     if (bytes.byteLength > room) {
-      this.overflowed[stream - 1] = true;
-      this.overflow(new RunOutputLimitError(stream === 1 ? 'stdout' : 'stderr', this.maxBuffer));
+      this.stopped[stream - 1] = true;
+      this.failWith(new RunOutputLimitError(stream === 1 ? 'stdout' : 'stderr', this.maxBuffer));
     }
   }
 
@@ -381,15 +432,20 @@ export class Runtime {
     const stdio = new RunStdio(options);
     let program: Program | undefined;
     let disarm = () => {};
+    const unwatch = stdio.watch();
     try {
       await this.awaitReturningWorkers();
       program = this.start(options, stdio, false);
       const running = program;
       disarm = watchLimits(options, 'the run', (error) => void running.abort(error), startedAt);
-      stdio.overflow = (error) => void running.abort(error);
+      stdio.fail = (error) => void running.abort(error);
       const exitCode = await program.exited;
+      // Output the program wrote before its end, delivered as it ended (a write that waited for
+      // an earlier one of another thread), may have failed after the abort could change anything.
+      if (stdio.failure) throw stdio.failure;
       return { exitCode, stdout: stdio.captures(1), stderr: stdio.captures(2), stats: program.stats(), durationMs: performance.now() - startedAt };
     } finally {
+      unwatch();
       disarm();
       if (program) this.live.delete(program);
       this.ended++;
@@ -408,12 +464,21 @@ export class Runtime {
     checkRunOptions(options, false, this.config.maxThreads, this.memoryLimits);
     if (this.loaded.hasStart) throw new ModuleRequirementError('the module exports _start (a command): run() it; instantiate() is for reactors');
     if (this.closed) throw new RuntimeClosedError();
-    const stdio = new RunStdio(options);
-    const program = this.start(options, stdio, true);
+    const stdio = new RunStdio(options, 'the instance');
+    const unwatch = stdio.watch();
+    let program: Program;
+    try {
+      program = this.start(options, stdio, true);
+    } catch (error) {
+      unwatch();
+      throw error;
+    }
+    stdio.fail = (error) => void program.abort(error);
     this.liveInstances++;
     void program.exited
       .catch(() => undefined)
       .finally(() => {
+        unwatch();
         this.live.delete(program);
         this.liveInstances--;
       });

@@ -13,6 +13,7 @@ import {
   InvalidOptionError,
   ModuleRequirementError,
   RunAbortedError,
+  RunOutputError,
   RunOutputLimitError,
   RunTimeoutError,
   type Runtime,
@@ -172,6 +173,49 @@ describe('runs on a runtime', () => {
     const result = await runtime.run({ args: ['w'], stdout: sink, stderr: 'ignore' });
     expect(result.stdout.length).toBe(0);
     expect(Buffer.concat(chunks).toString()).toBe('main: w\nthread: w\n');
+  });
+
+  it('a Writable that fails ends its run with RunOutputError, never the process, and the runtime carries on', async () => {
+    const runtime = await runtimeFor('many_writes', { poolSize: 2 });
+    const args = ['many_writes', '100000', '2', '10'];
+    // Its third write fails (the stream then emits 'error', which nobody else listens to: before,
+    // that 'error' was thrown and the process ended).
+    let writes = 0;
+    const failing = new Writable({ write: (_chunk, _encoding, done) => done(++writes === 3 ? new Error('sink broke') : undefined) });
+    const broke = await settled(runtime.run({ args, stdout: failing }));
+    expect(broke).toBeInstanceOf(RunOutputError);
+    expect((broke as RunOutputError).cause).toMatchObject({ message: 'sink broke' });
+    expect(writes).toBe(3);
+    // Destroyed by its owner before the run (a client that went away): the first write fails.
+    const gone = new Writable({ write: (_chunk, _encoding, done) => done() });
+    gone.destroy();
+    expect(await settled(runtime.run({ args, stderr: gone, stdout: 'ignore' }))).toMatchObject({ name: 'RunOutputError', message: /stderr/ });
+    // It emits 'error' while its writes succeed (a socket reset).
+    const reset = new Writable({
+      write: (_chunk, _encoding, done) => {
+        done();
+        if (!reset.errored) reset.destroy(new Error('reset'));
+      },
+    });
+    expect(await settled(runtime.run({ args, stdout: reset }))).toBeInstanceOf(RunOutputError);
+    // The library's listeners leave with the runs.
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const stream of [failing, gone, reset]) expect(stream.listenerCount('error')).toBe(0);
+    expect((await runtime.run({ args: ['many_writes', '10', '1', '1'], stdout: 'buffer' })).stdout.length).toBe(10);
+  });
+
+  it("an instance whose stdout Writable fails is ended with RunOutputError; the runtime's other instances carry on", async () => {
+    const runtime = await runtimeFor('reactor', { poolSize: 1 });
+    const gone = new Writable({ write: (_chunk, _encoding, done) => done() });
+    gone.destroy();
+    const instance = await runtime.instantiate({ stdout: gone });
+    const other = await runtime.instantiate();
+    await settled(instance.call('say', 65536, 5));
+    const deadline = performance.now() + 5000;
+    while (runtime.stats().liveInstances > 1 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await expect(instance.call('add', 1, 2)).rejects.toBeInstanceOf(RunOutputError);
+    expect(await other.call('add', 40, 2)).toBe(42);
+    await other.destroy();
   });
 
   it("a Writable that does not take the output holds the program's writes, and all of them come, in order, once it does", async () => {
