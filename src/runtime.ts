@@ -245,11 +245,13 @@ class RunStdio {
    * process (an 'error' nobody listens to is thrown). Returns the end of the watch.
    */
   watch(): () => void {
-    for (const stream of this.streams) stream.on('error', this.onStreamError);
+    // Duck-typed sinks (an object with a write method) are taken too: only emitters are listened to.
+    const emitters = [...this.streams].filter((stream) => typeof stream.on === 'function' && typeof stream.off === 'function');
+    for (const stream of emitters) stream.on('error', this.onStreamError);
     // After the ticks already queued: a failed write's 'error' is emitted on a later tick than its callback.
     return () => {
       setImmediate(() => {
-        for (const stream of this.streams) stream.off('error', this.onStreamError);
+        for (const stream of emitters) stream.off('error', this.onStreamError);
       });
     };
   }
@@ -276,10 +278,21 @@ class RunStdio {
         return taken();
       }
       // Called once the stream took the bytes (or failed): until then they count as on their way.
-      target.write(bytes, (error) => {
-        taken();
-        if (error) this.stop(stream, error);
-      });
+      let counted = false;
+      const takenOnce = () => {
+        if (!counted) taken();
+        counted = true;
+      };
+      try {
+        target.write(bytes, (error) => {
+          takenOnce();
+          if (error) this.stop(stream, error);
+        });
+      } catch (error) {
+        // A sink that throws (a write after end on some streams, a duck-typed sink): not the process's end.
+        takenOnce();
+        this.stop(stream, error);
+      }
       return;
     }
     if (target === 'buffer') this.capture(stream, bytes);

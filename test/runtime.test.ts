@@ -198,6 +198,13 @@ describe('runs on a runtime', () => {
       },
     });
     expect(await settled(runtime.run({ args, stdout: reset }))).toBeInstanceOf(RunOutputError);
+    // A duck-typed sink (no events) whose write throws.
+    const throwing = {
+      write: () => {
+        throw new Error('bad sink');
+      },
+    } as unknown as Writable;
+    expect(await settled(runtime.run({ args, stdout: throwing }))).toMatchObject({ name: 'RunOutputError', cause: { message: 'bad sink' } });
     // The library's listeners leave with the runs.
     await new Promise((resolve) => setImmediate(resolve));
     for (const stream of [failing, gone, reset]) expect(stream.listenerCount('error')).toBe(0);
