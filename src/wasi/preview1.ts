@@ -135,6 +135,13 @@ export class SharedWasi {
   private memory: WebAssembly.Memory | undefined;
   private readonly table: FdTable;
   private encoded: EncodedConfig | undefined;
+  /**
+   * The directory listing fd_readdir pages through, this thread's last: read when a listing starts
+   * (cookie 0), or when the descriptor is no longer open on the directory it was read from. Paging
+   * through a snapshot costs each call only its own entries (re-reading the directory on every
+   * call made a listing O(n^2)), and a file made or removed meanwhile neither repeats nor skips one.
+   */
+  private listing: { hostFd: number; dev: bigint; ino: bigint; names: string[] } | undefined;
 
   constructor(private readonly options: SharedWasiOptions) {
     this.table = new FdTable(options.fdTable, (released) => options.owner.release(released));
@@ -454,15 +461,35 @@ export class SharedWasi {
   private readdir(fd: number, buffer: number, length: number, cookie: bigint, usedPointer: number): number {
     return this.withFd(fd, Rights.FD_READDIR, (entry) => {
       if (entry.filetype !== Filetype.DIRECTORY) return Errno.NOTDIR;
-      // The directory the descriptor is open on, wherever it has been moved: never a stored path.
-      const names = fs.readdirSync(itself(entry.hostFd)); // like node:wasi: no '.' and '..'
       const out = this.bytes(buffer, length); // checked against the memory before anything is read
-
+      const { hostFd } = entry;
+      const itselfStats = fs.fstatSync(hostFd, { bigint: true });
+      let listing = this.listing;
+      if (cookie === 0n || !listing || listing.hostFd !== hostFd || listing.dev !== itselfStats.dev || listing.ino !== itselfStats.ino) {
+        // The directory the descriptor is open on, wherever it has been moved: never a stored path.
+        listing = { hostFd, dev: itselfStats.dev, ino: itselfStats.ino, names: fs.readdirSync(itself(hostFd)) };
+        this.listing = listing;
+      }
+      // `.` and `..` first (readdirSync leaves them out). A preopen's `..` is itself, as `/..` is `/`:
+      // nothing above a preopen is looked at.
+      const { names } = listing;
+      const nameAt = (i: number) => (i === 0 ? '.' : i === 1 ? '..' : names[i - 2]!);
+      const describe = (i: number): { ino: bigint; filetype: number } | undefined => {
+        if (i === 0 || (i === 1 && entry.preopen >= 0)) return { ino: itselfStats.ino, filetype: Filetype.DIRECTORY };
+        try {
+          const stats = fs.lstatSync(below(hostFd, nameAt(i)), { bigint: true });
+          return { ino: stats.ino, filetype: filetypeOf(stats) };
+        } catch (error) {
+          // Removed since the listing was read: as readdir may, it is left out.
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+          throw error;
+        }
+      };
       let used = 0;
-      for (let i = Number(cookie); i < names.length && used < length; i++) {
-        const name = encoder.encode(names[i]!);
-        const stats = fs.lstatSync(below(entry.hostFd, names[i]!), { bigint: true });
-        const record = Dirent.encode({ next: BigInt(i + 1), ino: stats.ino, name, filetype: filetypeOf(stats) });
+      for (let i = Number(cookie); i < names.length + 2 && used < length; i++) {
+        const found = describe(i);
+        if (!found) continue;
+        const record = Dirent.encode({ next: BigInt(i + 1), name: encoder.encode(nameAt(i)), ...found });
         // A record that does not fit is cut: a full buffer tells the caller to ask again.
         const fits = Math.min(record.length, length - used);
         out.set(record.subarray(0, fits), used);
