@@ -9,7 +9,7 @@
  */
 import { constants } from 'node:buffer';
 import { availableParallelism } from 'node:os';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { ByteCollector } from './byte-collector.js';
 import { Program, type ProgramStart, type ProgramStats } from './coordinator.js';
 import {
@@ -40,7 +40,7 @@ import {
 import { type RuntimeWorkerStats, RuntimeWorkers } from './runtime-workers.js';
 import { LIBRARY_WORKER } from './thread-worker.js';
 import { closePreopens, openPreopens, RELAYED } from './wasi/fd-owner.js';
-import { BytesStdin } from './wasi/stdin-relay.js';
+import { BytesStdin, type StdinSource, StreamStdin } from './wasi/stdin-relay.js';
 import type { FunctionType } from './wasm-binary.js';
 import type { WasmMemory } from './wasm-types.js';
 
@@ -71,8 +71,8 @@ export interface RuntimeOptions {
 
 /** Where a run's stdout or stderr goes. */
 export type OutputTarget = 'inherit' | 'buffer' | 'ignore' | number | Writable;
-/** Where a run's stdin comes from: its bytes, a file descriptor, or this process's stdin. */
-export type InputSource = 'inherit' | number | string | Uint8Array;
+/** Where a run's stdin comes from: its bytes, a Readable, a file descriptor, or this process's stdin. */
+export type InputSource = 'inherit' | number | string | Uint8Array | Readable;
 
 /** What one run (or one instance) gets. */
 export interface RunOptions {
@@ -81,7 +81,11 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** `{ guestPath: hostDirectory }`, as `wasiOptions.preopens`. */
   preopens?: Record<string, string>;
-  /** Default: empty (the program reads the end of input at once). */
+  /**
+   * Default: empty (the program reads the end of input at once). A Readable is read as the program
+   * asks for input and paused in between; when the run ends its listeners are removed and it is
+   * left paused, holding what was not read. A stream that fails is a read error in the program.
+   */
   stdin?: InputSource;
   /**
    * Default `'inherit'`. `'buffer'` captures it into the result (runs only), up to `maxBuffer`. A
@@ -207,7 +211,7 @@ interface Waiting {
 /** The stdio of one run: host fds for fds 0-2, and the sinks of the relayed ones. */
 class RunStdio {
   readonly fds: number[];
-  readonly stdin: BytesStdin | undefined;
+  readonly stdin: StdinSource | undefined;
   private readonly captured = [new ByteCollector(), new ByteCollector()] as const;
   private readonly maxBuffer: number;
   /** A capture that went past maxBuffer, or a Writable that failed, takes no more. */
@@ -233,7 +237,9 @@ class RunStdio {
     this.targets = [options.stdout ?? 'inherit', options.stderr ?? 'inherit'];
     this.maxBuffer = options.maxBuffer ?? DEFAULTS.maxBuffer;
     const input = options.stdin ?? '';
-    this.stdin = typeof input === 'string' || input instanceof Uint8Array ? new BytesStdin(typeof input === 'string' ? Buffer.from(input) : input) : undefined;
+    if (typeof input === 'string' || input instanceof Uint8Array) this.stdin = new BytesStdin(typeof input === 'string' ? Buffer.from(input) : input);
+    // Read as the program asks, paused in between; let go (listeners off, paused) when the run ends.
+    else if (isReadable(input)) this.stdin = new StreamStdin(() => input, true);
     const inFd = this.stdin ? RELAYED.stdin : input === 'inherit' ? 0 : (input as number);
     const outFd = (target: OutputTarget, stream: 1 | 2, relayed: number) => (target === 'inherit' ? stream : typeof target === 'number' ? target : relayed);
     this.fds = [inFd, outFd(this.targets[0], 1, RELAYED.stdout), outFd(this.targets[1], 2, RELAYED.stderr)];
@@ -316,6 +322,14 @@ class RunStdio {
   }
 }
 
+/** A Readable, or anything that reads like one (events, pause and resume). */
+function isReadable(value: unknown): value is Readable {
+  const stream = value as Readable | null;
+  return (
+    typeof stream === 'object' && stream !== null && ['on', 'off', 'pause', 'resume'].every((method) => typeof stream[method as keyof Readable] === 'function')
+  );
+}
+
 function checkTarget(value: unknown, option: string, buffer: boolean): void {
   if (value === undefined || value === 'inherit' || value === 'ignore') return;
   if (value === 'buffer') {
@@ -331,7 +345,10 @@ function checkRunOptions(options: RunOptions, forRun: boolean, maxThreads: numbe
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('run() takes an options object');
   checkWasiStrings({ args: options.args, env: options.env, preopens: options.preopens });
   const { stdin, signal, timeoutMs } = options;
-  if (!(stdin === undefined || stdin === 'inherit' || typeof stdin === 'string' || stdin instanceof Uint8Array)) checkStdioFd(stdin, 'stdin');
+  if (!(stdin === undefined || stdin === 'inherit' || typeof stdin === 'string' || stdin instanceof Uint8Array || isReadable(stdin))) {
+    if (typeof stdin !== 'number') throw new InvalidOptionError("stdin must be a string, bytes, a Readable, a file descriptor or 'inherit'");
+    checkStdioFd(stdin, 'stdin');
+  }
   checkTarget(options.stdout, 'stdout', forRun);
   checkTarget(options.stderr, 'stderr', forRun);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal must be an AbortSignal');

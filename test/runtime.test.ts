@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, constants, fstatSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -333,6 +333,31 @@ describe('runs on a runtime', () => {
     },
     60_000,
   );
+
+  it('reads stdin from a Readable as the program asks for it, and lets the stream go when the run ends', async () => {
+    const runtime = await runtimeFor('cat', { poolSize: 1 });
+    const words = Readable.from(['hello ', 'stream ', 'world']);
+    const result = await runtime.run({ args: ['cat'], stdin: words, stdout: 'buffer', stderr: 'buffer' });
+    expect(result.stdout.toString()).toBe('hello stream world');
+    expect(result.stderr.toString()).toBe('copied 18 bytes\n');
+    // 64 KiB in 8 KiB chunks, read 7 bytes at a time (each read a round trip to this thread).
+    const big = Buffer.alloc(2 ** 16, 'abcdefgh');
+    const chunks = Readable.from(Array.from({ length: 8 }, (_, i) => big.subarray(i * 8192, (i + 1) * 8192)));
+    expect((await runtime.run({ args: ['cat'], stdin: chunks, stdout: 'buffer' })).stdout.equals(big)).toBe(true);
+    // A stream that fails: the program's read fails (it stops copying), the process carries on.
+    const failing = new Readable({
+      read() {
+        this.destroy(new Error('stdin broke'));
+      },
+    });
+    const failed = await runtime.run({ args: ['cat'], stdin: failing, stdout: 'buffer', stderr: 'buffer' });
+    expect(failed.stderr.toString()).toBe('copied 0 bytes\n');
+    // A stream that never says anything: the run's timeout ends it.
+    const silent = new PassThrough();
+    expect(await settled(runtime.run({ args: ['cat'], stdin: silent, stdout: 'buffer', timeoutMs: 300 }))).toBeInstanceOf(RunTimeoutError);
+    for (const stream of [words, chunks, failing, silent]) for (const event of ['data', 'end', 'error']) expect(stream.listenerCount(event), event).toBe(0);
+    expect(silent.isPaused()).toBe(true);
+  });
 
   it('ends a run at its timeout while it reads a stdin pipe (a caller fd) that never gets data, without leaving its worker behind', async () => {
     const runtime = await runtimeFor('cat', { poolSize: 1 });

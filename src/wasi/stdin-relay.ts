@@ -1,9 +1,11 @@
 /**
- * The coordinator's side of stdin: one reader of `process.stdin` for every program in the process,
- * serving the read and poll requests of wasm threads in order. It reads asynchronously (a pipe
- * with no writer blocks no thread) and pauses `process.stdin` when nobody waits, so stdin never
- * keeps the process alive.
+ * The coordinator's side of stdin: a reader of a stream (`process.stdin`, one for every program in
+ * the process, or a run's own Readable) serving the read and poll requests of wasm threads in
+ * order. It reads asynchronously (a pipe with no writer blocks no thread) and pauses the stream
+ * when nobody waits, so a stream never keeps the process alive, and holds at most what arrived
+ * beyond the last read.
  */
+import type { Readable } from 'node:stream';
 
 import { answerReply as answer, type ReplyCell, replyPayload } from '../reply-cell.js';
 import { Errno, errnoOf } from './constants.js';
@@ -15,7 +17,7 @@ interface Pending {
   timer?: NodeJS.Timeout;
 }
 
-/** Serves a program's stdin requests: the process's stdin (`stdinRelay`) or a run's bytes (`BytesStdin`). */
+/** Serves a program's stdin requests: the process's stdin (`stdinRelay`), a run's bytes (`BytesStdin`) or a run's Readable (`StreamStdin`). */
 export interface StdinSource {
   submit(request: StdinRequest, owner: object): void;
   cancel(owner: object): void;
@@ -41,12 +43,40 @@ export class BytesStdin implements StdinSource {
   cancel(): void {}
 }
 
-class StdinRelay implements StdinSource {
+/**
+ * A stream's bytes, read as the program asks for them. With `ownStream` false (`process.stdin`,
+ * which every program shares) the listeners stay for the next program; a run's own stream is let
+ * go when its program ends: listeners removed and the stream paused, holding whatever was not read.
+ */
+export class StreamStdin implements StdinSource {
   private chunks: Buffer[] = [];
   private ended = false;
   private failure = 0;
   private listening = false;
   private pending: Pending[] = [];
+  private readonly onData = (chunk: Buffer | string) => {
+    this.chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    this.pump();
+  };
+  private readonly onEnd = () => {
+    this.ended = true;
+    this.pump();
+  };
+  private readonly onError = (error: Error) => {
+    this.ended = true;
+    this.failure = errnoOf(error) || Errno.IO;
+    this.pump();
+  };
+
+  /** `source` is called at the first read: `process.stdin` is made only when a program reads it. */
+  constructor(
+    private readonly source: () => Readable,
+    private readonly ownStream = false,
+  ) {}
+
+  private get stream(): Readable {
+    return this.source();
+  }
 
   /** Queues a request of `owner` (a program), answered once stdin has something to say. */
   submit(request: StdinRequest, owner: object): void {
@@ -67,6 +97,11 @@ class StdinRelay implements StdinSource {
     for (const entry of this.pending.filter((p) => p.owner === owner)) clearTimeout(entry.timer);
     this.pending = this.pending.filter((p) => p.owner !== owner);
     this.pauseIfIdle();
+    if (this.ownStream && this.listening) {
+      this.listening = false;
+      this.stream.off('data', this.onData).off('end', this.onEnd).off('error', this.onError);
+      this.chunks = [];
+    }
   }
 
   private pump(): void {
@@ -100,27 +135,22 @@ class StdinRelay implements StdinSource {
   private listen(): void {
     if (!this.listening) {
       this.listening = true;
-      process.stdin.on('data', (chunk: Buffer) => {
-        this.chunks.push(chunk);
-        this.pump();
-      });
-      process.stdin.on('end', () => {
-        this.ended = true;
-        this.pump();
-      });
-      process.stdin.on('error', (error) => {
-        this.ended = true;
-        this.failure = errnoOf(error) || Errno.IO;
-        this.pump();
-      });
+      this.stream.on('data', this.onData).on('end', this.onEnd).on('error', this.onError);
+      // A stream that ended or failed before anyone listened says so no more.
+      if (this.stream.readableEnded || this.stream.destroyed) {
+        const error = this.stream.errored;
+        if (error) this.onError(error);
+        else this.onEnd();
+        return;
+      }
     }
-    process.stdin.resume();
+    this.stream.resume();
   }
 
   private pauseIfIdle(): void {
-    if (this.listening && this.pending.length === 0) process.stdin.pause();
+    if (this.listening && this.pending.length === 0) this.stream.pause();
   }
 }
 
-/** The one relay of this process: there is one stdin. */
-export const stdinRelay = new StdinRelay();
+/** The one relay of the process's stdin: every program reading fd 0 shares it. */
+export const stdinRelay = new StreamStdin(() => process.stdin);
