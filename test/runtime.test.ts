@@ -352,10 +352,15 @@ describe('runs on a runtime', () => {
     });
     const failed = await runtime.run({ args: ['cat'], stdin: failing, stdout: 'buffer', stderr: 'buffer' });
     expect(failed.stderr.toString()).toBe('copied 0 bytes\n');
+    // An object-mode stream of values that are not bytes: a read error too, not a throw in this thread.
+    const numbers = Readable.from([1, 2, 3]);
+    const notBytes = await runtime.run({ args: ['cat'], stdin: numbers, stdout: 'buffer', stderr: 'buffer' });
+    expect(notBytes.stderr.toString()).toBe('copied 0 bytes\n');
     // A stream that never says anything: the run's timeout ends it.
     const silent = new PassThrough();
     expect(await settled(runtime.run({ args: ['cat'], stdin: silent, stdout: 'buffer', timeoutMs: 300 }))).toBeInstanceOf(RunTimeoutError);
-    for (const stream of [words, chunks, failing, silent]) for (const event of ['data', 'end', 'error']) expect(stream.listenerCount(event), event).toBe(0);
+    for (const stream of [words, chunks, failing, numbers, silent])
+      for (const event of ['data', 'end', 'error']) expect(stream.listenerCount(event), event).toBe(0);
     expect(silent.isPaused()).toBe(true);
   });
 

@@ -49,13 +49,16 @@ export class BytesStdin implements StdinSource {
  * go when its program ends: listeners removed and the stream paused, holding whatever was not read.
  */
 export class StreamStdin implements StdinSource {
-  private chunks: Buffer[] = [];
+  private chunks: Uint8Array[] = [];
   private ended = false;
   private failure = 0;
   private listening = false;
   private pending: Pending[] = [];
-  private readonly onData = (chunk: Buffer | string) => {
-    this.chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  private readonly onData = (chunk: unknown) => {
+    if (typeof chunk === 'string') this.chunks.push(Buffer.from(chunk));
+    else if (chunk instanceof Uint8Array) this.chunks.push(chunk);
+    // An object-mode stream's other values are not bytes: the program's read fails, as on a broken stream.
+    else return this.onError(new TypeError(`stdin gave a ${typeof chunk}, not bytes or a string`));
     this.pump();
   };
   private readonly onEnd = () => {
