@@ -217,8 +217,6 @@ class RunStdio {
   /** A capture that went past maxBuffer, or a Writable that failed, takes no more. */
   private readonly stopped = [false, false];
   private readonly targets: [OutputTarget, OutputTarget];
-  /** The Writables given, each watched for 'error' while the run lasts (see `watch`). */
-  private readonly streams: Set<Writable>;
   /**
    * Ends the run once its output cannot go on: a capture went past maxBuffer, or a Writable failed
    * (set when the run starts).
@@ -226,9 +224,6 @@ class RunStdio {
   fail: (error: RunOutputLimitError | RunOutputError) => void = () => {};
   /** Why the output could not go on, if it could not: the run fails with it even if the program had ended meanwhile. */
   failure: RunOutputLimitError | RunOutputError | undefined;
-  private readonly onStreamError = (error: unknown) => {
-    for (const stream of [1, 2] as const) if (this.streams.has(this.targets[stream - 1] as Writable)) this.stop(stream, error);
-  };
 
   constructor(
     options: RunOptions,
@@ -243,7 +238,6 @@ class RunStdio {
     const inFd = this.stdin ? RELAYED.stdin : input === 'inherit' ? 0 : (input as number);
     const outFd = (target: OutputTarget, stream: 1 | 2, relayed: number) => (target === 'inherit' ? stream : typeof target === 'number' ? target : relayed);
     this.fds = [inFd, outFd(this.targets[0], 1, RELAYED.stdout), outFd(this.targets[1], 2, RELAYED.stderr)];
-    this.streams = new Set(this.targets.filter((t): t is Writable => typeof t === 'object'));
   }
 
   /**
@@ -251,13 +245,21 @@ class RunStdio {
    * process (an 'error' nobody listens to is thrown). Returns the end of the watch.
    */
   watch(): () => void {
-    // Duck-typed sinks (an object with a write method) are taken too: only emitters are listened to.
-    const emitters = [...this.streams].filter((stream) => typeof stream.on === 'function' && typeof stream.off === 'function');
-    for (const stream of emitters) stream.on('error', this.onStreamError);
+    const listeners = new Map<Writable, (error: unknown) => void>();
+    for (const target of new Set(this.targets)) {
+      // Duck-typed sinks (an object with a write method) are taken too: only emitters are listened to.
+      if (typeof target !== 'object' || typeof target.on !== 'function' || typeof target.off !== 'function') continue;
+      // The stream or streams (stdout and stderr may share one) that this Writable is.
+      const onError = (error: unknown) => {
+        for (const stream of [1, 2] as const) if (this.targets[stream - 1] === target) this.stop(stream, error);
+      };
+      target.on('error', onError);
+      listeners.set(target, onError);
+    }
     // After the ticks already queued: a failed write's 'error' is emitted on a later tick than its callback.
     return () => {
       setImmediate(() => {
-        for (const stream of emitters) stream.off('error', this.onStreamError);
+        for (const [target, onError] of listeners) target.off('error', onError);
       });
     };
   }
@@ -762,7 +764,6 @@ export class Runtime {
   }
 }
 
-/** A live instance of a reactor module (see `Runtime.instantiate`). */
 /**
  * Refuses, before anything reaches the instance, arguments that JS's conversion to the export's
  * parameters would throw on inside the worker (which ends the instance as a trap would): an i64
@@ -784,6 +785,7 @@ function checkArguments(name: string, args: unknown[], type: FunctionType | unde
   });
 }
 
+/** A live instance of a reactor module (see `Runtime.instantiate`). */
 export class WasmInstance {
   /** The instance's shared memory, for passing bytes in and out of calls. */
   readonly memory: WasmMemory | undefined;

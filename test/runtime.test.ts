@@ -189,7 +189,10 @@ describe('runs on a runtime', () => {
     // Destroyed by its owner before the run (a client that went away): the first write fails.
     const gone = new Writable({ write: (_chunk, _encoding, done) => done() });
     gone.destroy();
-    expect(await settled(runtime.run({ args, stderr: gone, stdout: 'ignore' }))).toMatchObject({ name: 'RunOutputError', message: /stderr/ });
+    // (A regular expression for `message` in toMatchObject passes on any Error: matched on its own.)
+    const goneError = await settled(runtime.run({ args, stderr: gone, stdout: 'ignore' }));
+    expect(goneError).toBeInstanceOf(RunOutputError);
+    expect((goneError as Error).message).toMatch(/^the run's stderr stream failed \(the stream was destroyed before the program wrote to it\)/);
     // It emits 'error' while its writes succeed (a socket reset).
     const reset = new Writable({
       write: (_chunk, _encoding, done) => {
@@ -198,6 +201,17 @@ describe('runs on a runtime', () => {
       },
     });
     expect(await settled(runtime.run({ args, stdout: reset }))).toBeInstanceOf(RunOutputError);
+    // Two Writables: the one that fails is the one named (stderr fails while stdout takes its writes).
+    const brokenErr = new Writable({ write: (_chunk, _encoding, done) => done() });
+    const fineOut = new Writable({
+      write: (_chunk, _encoding, done) => {
+        done();
+        if (!brokenErr.destroyed) brokenErr.destroy(new Error('stderr reset'));
+      },
+    });
+    const named = await settled(runtime.run({ args, stdout: fineOut, stderr: brokenErr }));
+    expect(named).toBeInstanceOf(RunOutputError);
+    expect((named as Error).message).toMatch(/^the run's stderr stream failed \(stderr reset\)/);
     // A duck-typed sink (no events) whose write throws.
     const throwing = {
       write: () => {
@@ -207,7 +221,7 @@ describe('runs on a runtime', () => {
     expect(await settled(runtime.run({ args, stdout: throwing }))).toMatchObject({ name: 'RunOutputError', cause: { message: 'bad sink' } });
     // The library's listeners leave with the runs.
     await new Promise((resolve) => setImmediate(resolve));
-    for (const stream of [failing, gone, reset]) expect(stream.listenerCount('error')).toBe(0);
+    for (const stream of [failing, gone, reset, brokenErr, fineOut]) expect(stream.listenerCount('error')).toBe(0);
     expect((await runtime.run({ args: ['many_writes', '10', '1', '1'], stdout: 'buffer' })).stdout.length).toBe(10);
   });
 
