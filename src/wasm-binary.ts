@@ -87,16 +87,24 @@ class Reader {
   }
 }
 
-/** Returns the module's memory import, or undefined when it imports none. Expects a valid module. */
-export function readMemoryImport(bytes: Uint8Array): MemoryImport | undefined {
-  const reader = new Reader(bytes);
-  while (reader.offset < bytes.length) {
+/**
+ * Each section's id, the reader at its contents; the reader is moved past the section whatever the
+ * caller read of it.
+ */
+function* sections(reader: Reader, length: number): Generator<number> {
+  while (reader.offset < length) {
     const id = reader.byte();
     const size = reader.u32();
     const end = reader.offset + size;
-    if (id === IMPORT_SECTION) return findMemoryImport(reader);
+    yield id;
     reader.offset = end;
   }
+}
+
+/** Returns the module's memory import, or undefined when it imports none. Expects a valid module. */
+export function readMemoryImport(bytes: Uint8Array): MemoryImport | undefined {
+  const reader = new Reader(bytes);
+  for (const id of sections(reader, bytes.length)) if (id === IMPORT_SECTION) return findMemoryImport(reader);
   return undefined;
 }
 
@@ -159,10 +167,7 @@ export function readExportedFunctionTypes(bytes: Uint8Array): Map<string, Functi
     let types: FunctionType[] = [];
     const functions: number[] = []; // the type index of every function, imported ones first
     const exported = new Map<string, FunctionType>();
-    while (reader.offset < bytes.length) {
-      const id = reader.byte();
-      const size = reader.u32();
-      const end = reader.offset + size;
+    for (const id of sections(reader, bytes.length)) {
       if (id === TYPE_SECTION) {
         types = reader.vector(() => {
           if (reader.byte() !== FUNC_TYPE) throw new RangeError('a type other than a function type');
@@ -178,7 +183,6 @@ export function readExportedFunctionTypes(bytes: Uint8Array): Map<string, Functi
           if (type) exported.set(name, type);
         }
       }
-      reader.offset = end;
     }
     return exported;
   } catch {
