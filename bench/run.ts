@@ -5,10 +5,11 @@
  * and leaves BENCHMARKS.md alone.
  *   npm run bench [-- --quick]
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ProgramSpec, runProgram } from '../fixtures/run-host.js';
+import { type ProgramSpec, runProgram } from '../test/helpers/run-host.js';
+import { type GrowGuardResults, growGuardBenchmarks, renderGrowGuard } from './grow-guard.js';
 import { type Report, renderReport } from './report.js';
 import { log, marked } from './sections.js';
 import { renderServer, serverBenchmarks } from './server.js';
@@ -93,9 +94,14 @@ const report: Report = {
 };
 
 const server = await serverBenchmarks(quick);
-const markdown = `${renderReport(report, renderSpawnWithCharts(spawn)).trimEnd()}\n\n${marked('server', renderServer(server))}\n`;
 const results = new URL('./results/', import.meta.url);
+// The grow guard's section keeps the tables of the other Node lines it was run on (bench/grow-guard.ts).
+const guardFile = new URL('grow-guard.json', results);
+const previousGuard: GrowGuardResults = !quick && existsSync(guardFile) ? JSON.parse(readFileSync(guardFile, 'utf8')) : {};
+const growGuard = await growGuardBenchmarks(quick, previousGuard);
+const markdown = `${renderReport(report, renderSpawnWithCharts(spawn)).trimEnd()}\n\n${marked('server', renderServer(server))}\n\n${marked('grow-guard', renderGrowGuard(growGuard))}\n`;
 mkdirSync(results, { recursive: true });
+writeFileSync(new URL(quick ? 'grow-guard-quick.json' : 'grow-guard.json', results), `${JSON.stringify(growGuard, null, 2)}\n`);
 writeFileSync(new URL(quick ? 'quick.json' : 'full.json', results), `${JSON.stringify({ ...report, server }, null, 2)}\n`);
 writeFileSync(new URL(quick ? 'spawn-quick.json' : 'spawn.json', results), `${JSON.stringify(spawn, null, 2)}\n`);
 if (!quick) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), markdown);

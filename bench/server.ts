@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRuntime, startWasiMain } from 'wasi-threads-wrapper';
-import { fixture, runNode } from '../fixtures/run-host.js';
-import { readMemoryImport } from '../src/wasm-binary.js';
+import { readMemoryImport } from '../src/host/module/wasm-binary.js';
+import { fixture, runNode } from '../test/helpers/run-host.js';
 import countPrimes from './peers/primes-task.mjs';
 import { type Figure, figure, log, median, sectionCommand } from './sections.js';
 
@@ -302,7 +302,7 @@ async function countAlone(rounds: number, calls: number, runs: number, below: nu
  * grows it every run (so that the runtime lets memories go and makes new ones).
  */
 async function memory(early: number, late: number): Promise<ServerReport['memory']> {
-  const host = fileURLToPath(new URL('../test/host/runtime-runs.mjs', import.meta.url));
+  const host = fileURLToPath(new URL('../test/helpers/runtime-runs.mjs', import.meta.url));
   const piscinaHost = fileURLToPath(new URL('./peers/piscina-runs.mjs', import.meta.url));
   const sample = async (wasm: string | undefined, args: string[]): Promise<MemoryFigure> => {
     log(`server: RSS after ${early} and ${late} runs of ${wasm ? args.join(' ') : 'a piscina task'}`);
@@ -426,7 +426,7 @@ V8's full collections 12% (the workers' own, every 32 programs and after every 8
 a full collection costs ~4.4 ms on this VM even for an idle worker's 4 MB heap); the library's and
 Node's JS in the event loops ~24% (messages, WASI set-up, instantiations of the runs prepared behind);
 futex wakes 4%, page faults 3%, zeroing memories 1%. Zeroing only the pages ever written
-(\`src/memory-clear.ts\`) and leaving scavenges to V8 took a run of this count from 18-20 to 15-17 ms
+(\`src/shared/memory-clear.ts\`) and leaving scavenges to V8 took a run of this count from 18-20 to 15-17 ms
 of CPU (back to back, interleaved A/B); 8 clients stayed at ~105 requests/s.
 
 What a run costs the process besides its count (observed on 2026-11-26 while writing this, not

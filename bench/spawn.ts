@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { runNode } from '../fixtures/run-host.js';
+import { runNode } from '../test/helpers/run-host.js';
 import { type Figure, figure, log, median, sectionCommand } from './sections.js';
 
 /** Spawn-to-first-step latency percentiles of one series, in µs (medians over rounds of each percentile). */

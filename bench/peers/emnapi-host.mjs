@@ -9,7 +9,7 @@ import { WASIThreads } from '@emnapi/wasi-threads';
 
 // The same V8 fix our runtime applies where it is needed (Node 20's Liftoff miscompiles around
 // atomic waits), for a fair run.
-import '../../dist/liftoff-workaround.js';
+import '../../dist/host/liftoff-workaround.js';
 
 const { fixture, args = [], reuseWorker = false } = JSON.parse(process.argv[2]);
 const wasiOptions = { version: 'preview1', args: [fixture, ...args], returnOnExit: true };

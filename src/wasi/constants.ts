@@ -1,5 +1,7 @@
 /** WASI preview1 (`wasi_snapshot_preview1`) numbers, as the witx files define them. */
 
+import type { BigIntStats, Stats } from 'node:fs';
+
 // biome-ignore format: a table of the witx numbers, kept compact
 export const Errno = {
   SUCCESS: 0, '2BIG': 1, ACCES: 2, ADDRINUSE: 3, ADDRNOTAVAIL: 4, AFNOSUPPORT: 5, AGAIN: 6, ALREADY: 7, BADF: 8,
@@ -79,4 +81,15 @@ export const DIRECTORY_INHERITING = RightsOf.directory | RightsOf.regularFile;
 /** A 64-bit rights value from the program as a number, or -1 when it has bits no right has. */
 export function rightsFromAbi(rights: bigint): number {
   return rights >= 0n && rights <= BigInt(ALL_RIGHTS) ? Number(rights) : -1;
+}
+
+/** The WASI filetype of what `stats` describe. */
+export function filetypeOf(stats: Stats | BigIntStats): number {
+  if (stats.isFile()) return Filetype.REGULAR_FILE;
+  if (stats.isDirectory()) return Filetype.DIRECTORY;
+  if (stats.isCharacterDevice()) return Filetype.CHARACTER_DEVICE;
+  if (stats.isBlockDevice()) return Filetype.BLOCK_DEVICE;
+  if (stats.isSymbolicLink()) return Filetype.SYMBOLIC_LINK;
+  if (stats.isSocket() || stats.isFIFO()) return Filetype.SOCKET_STREAM;
+  return Filetype.UNKNOWN;
 }

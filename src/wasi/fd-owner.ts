@@ -15,19 +15,16 @@
  * - `fd-close`: the last user of a closed descriptor hands its host fd back; the coordinator closes
  *   it if the program owns it. No reply: nothing can use that descriptor any more.
  */
+
 import { closeSync, constants, fstatSync, openSync, realpathSync, statSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { InvalidOptionError } from '../errors.js';
-import type { WasiOptions } from '../options.js';
-import { answerReply, awaitReply, createReplyCell, type ReplyCell } from '../reply-cell.js';
-import { ALL_RIGHTS, DIRECTORY_INHERITING, Errno, errnoOf, Fdflags, Filetype, RightsOf } from './constants.js';
+import { InvalidOptionError } from '../base/errors.js';
+import type { WasiOptions } from '../base/options.js';
+import type { FdRequest } from '../shared/messages.js';
+import { answerReply, awaitReply, createReplyCell } from '../shared/reply-cell.js';
+import { ALL_RIGHTS, DIRECTORY_INHERITING, Errno, errnoOf, Fdflags, Filetype, filetypeOf, RightsOf } from './constants.js';
 import { FdTable, MAX_FDS, type Released } from './fd-table.js';
 import { below, FOLLOW, isSymlink, pathWalkSupported, walkPath } from './path-walk.js';
-import { filetypeOf } from './preview1.js';
-
-export type FdRequest =
-  | { type: 'path-open'; dirFd: number; path: string; follow: boolean; flags: number; reply: ReplyCell }
-  | { type: 'fd-close'; hostFd: number };
 
 /**
  * Host fd numbers that stand for a run's relayed stdio: no host fd, the coordinator serves them

@@ -2,7 +2,8 @@
  * Reading the process's stdin from a wasm thread without a blocking host call: the coordinator
  * reads (asynchronously) and this thread waits in a terminable `Atomics.wait` for the bytes.
  */
-import { awaitReply, createReplyCell, type ReplyCell, replyPayload } from '../reply-cell.js';
+import type { StdinRequest } from '../shared/messages.js';
+import { awaitReply, createReplyCell, replyPayload } from '../shared/reply-cell.js';
 
 export interface StdinClient {
   /** Fills `buffers` with what stdin has (at least 1 byte, 0 at end of input); a negative errno on failure. */
@@ -10,8 +11,6 @@ export interface StdinClient {
   /** Waits up to `timeoutMs` (Infinity: no limit) for stdin to have input or reach its end. */
   poll(timeoutMs: number): boolean;
 }
-
-export type StdinRequest = { type: 'stdin-read'; max: number; reply: ReplyCell } | { type: 'stdin-poll'; timeoutMs: number; reply: ReplyCell };
 
 /** The most one read asks the coordinator for: a read may always return fewer bytes than asked. */
 const MAX_READ = 64 * 1024;

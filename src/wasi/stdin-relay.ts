@@ -6,10 +6,9 @@
  * beyond the last read.
  */
 import type { Readable } from 'node:stream';
-
-import { answerReply as answer, type ReplyCell, replyPayload } from '../reply-cell.js';
+import type { StdinRequest } from '../shared/messages.js';
+import { answerReply as answer, type ReplyCell, replyPayload } from '../shared/reply-cell.js';
 import { Errno, errnoOf } from './constants.js';
-import type { StdinRequest } from './stdin-client.js';
 
 interface Pending {
   request: StdinRequest;
@@ -46,7 +45,8 @@ export class BytesStdin implements StdinSource {
 /**
  * A stream's bytes, read as the program asks for them. With `ownStream` false (`process.stdin`,
  * which every program shares) the listeners stay for the next program; a run's own stream is let
- * go when its program ends: listeners removed and the stream paused, holding whatever was not read.
+ * go when its program ends: listeners removed, what arrived but was not read put back (`unshift`),
+ * and the stream paused.
  */
 export class StreamStdin implements StdinSource {
   private chunks: Uint8Array[] = [];
@@ -103,6 +103,8 @@ export class StreamStdin implements StdinSource {
     if (this.ownStream && this.listening) {
       this.listening = false;
       this.stream.off('data', this.onData).off('end', this.onEnd).off('error', this.onError);
+      // What arrived but was not read goes back to the stream, for its owner to read on.
+      if (!this.ended) for (const chunk of this.chunks.reverse()) this.stream.unshift(chunk);
       this.chunks = [];
     }
   }

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 const BRANCH = 'prod/testsuite-all';
 const SUITES = ['c', 'rust', 'assemblyscript'];
-const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 const argv = process.argv.slice(2);
 const verbose = argv.includes('--verbose');

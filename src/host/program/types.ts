@@ -1,0 +1,53 @@
+/** The types a program is started and reported with. */
+import type { RunConfig } from '../../shared/messages.js';
+import type { OpenedPreopens } from '../../wasi/fd-owner.js';
+import type { StdinSource } from '../../wasi/stdin-relay.js';
+import type { GrowGuardReport } from '../module/grow-guard/grow-guard.js';
+import type { WorkerSource } from '../worker-source.js';
+import type { OutputSink } from './output-relay.js';
+
+export interface ProgramStats {
+  /** Spawns served by a parked pool worker. */
+  warmSpawns: number;
+  /** Spawns that had to start a new worker. */
+  coldSpawns: number;
+  /** Spawns refused (maxThreads reached, or the program was ending). */
+  failedSpawns: number;
+  peakLiveThreads: number;
+  liveThreads: number;
+  /** Every worker started for this program, the main thread's included. */
+  workersCreated: number;
+  /** Warm spawns whose worker was still spinning (not parked): they needed no `Atomics.notify`. */
+  spinHits: number;
+  /** CPU time idle workers spent spinning for their next thread, in milliseconds (all workers together). */
+  spinMs: number;
+  /** What the grow guard did to the program's module (see `guardMemoryGrowth`). */
+  growGuard: GrowGuardReport;
+}
+
+/** How a runtime starts a prepared program: its WASI config, stdio and preopens. */
+export interface ProgramStart {
+  config: RunConfig;
+  /** Host fds (or RELAYED numbers) for fds 0-2. */
+  stdio: number[];
+  preopens: OpenedPreopens;
+  /** A reactor: `_initialize`, then calls; else `_start`. */
+  reactor: boolean;
+  maxThreads: number;
+  /** Serves reads of a relayed stdin. */
+  stdin?: StdinSource;
+  /** Takes the program's relayed stdout (1) and stderr (2); calls `taken` once the sink took the bytes (the program may write more then). */
+  output?: OutputSink;
+}
+
+/** How a program is set up: as a program of its own, or prepared by a runtime to start later. */
+export interface ProgramSetup {
+  /** Where its workers come from (default: workers of its own). */
+  source?: WorkerSource;
+  /** The program's number in its runtime; 0 for one of its own. */
+  run?: number;
+  /** Prepared: workers are instantiated now, and the main thread waits for `go()`. */
+  prepared?: boolean;
+  /** The memory comes from an earlier run: the main thread zeroes it before anything else touches it. */
+  clearMemory?: boolean;
+}

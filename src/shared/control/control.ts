@@ -1,0 +1,77 @@
+/**
+ * A program's control block (layout.ts) and the protocols on it, one object each. Every thread of
+ * the program builds a `SharedControl` over the same SharedArrayBuffer; the coordinator creates it.
+ * The steps that touch more than one protocol at once are here, each named.
+ */
+import { availableParallelism } from 'node:os';
+import { CoordinatorEvents } from './coordinator-events.js';
+import { IdleStack } from './idle-stack.js';
+import { type ControlLayout, ControlWords, controlBufferBytes, layoutFor } from './layout.js';
+import { OutputCredit } from './output-credit.js';
+import { SlotMailbox } from './slot-mailbox.js';
+import { Threads } from './threads.js';
+
+export class SharedControl {
+  private readonly words: ControlWords;
+  readonly events: CoordinatorEvents;
+  readonly threads: Threads;
+  readonly idle: IdleStack;
+  readonly slots: SlotMailbox;
+  readonly output: OutputCredit;
+
+  constructor(
+    buffer: SharedArrayBuffer,
+    readonly layout: ControlLayout,
+  ) {
+    this.words = new ControlWords(new Int32Array(buffer));
+    this.events = new CoordinatorEvents(this.words);
+    this.threads = new Threads(this.words, this.events);
+    this.idle = new IdleStack(this.words, this.threads, this.events);
+    this.slots = new SlotMailbox(this.words, this.threads);
+    this.output = new OutputCredit(this.words);
+  }
+
+  /** Allocates and initialises a control block; only the coordinator calls this. */
+  static create(slotCount: number, maxThreads = slotCount, { cores = availableParallelism() } = {}): SharedControl {
+    const layout = layoutFor(slotCount);
+    const control = new SharedControl(new SharedArrayBuffer(controlBufferBytes(layout)), layout);
+    control.threads.limit(maxThreads);
+    control.threads.setCores(cores);
+    return control;
+  }
+
+  get buffer(): SharedArrayBuffer {
+    return this.words.words.buffer as SharedArrayBuffer;
+  }
+
+  /** Reads a word (stats, diagnostics, tests). Every change to a word is one of the protocols' named steps. */
+  load(word: number): number {
+    return this.words.load(word);
+  }
+
+  /**
+   * Coordinator: the program is ending. Spawns fail fast from now on, and workers and spawns
+   * waiting for the main instance or for an idle slot give up waiting.
+   */
+  markEnding(): void {
+    this.threads.end();
+    this.idle.wakeWaiters();
+  }
+
+  /** A spawn handed its thread to an idle pool worker: the pool is one place short, and the coordinator may want to hear of it. */
+  warmSpawned(): void {
+    this.idle.placeTaken();
+    this.threads.countWarm();
+    this.events.reportClaim();
+  }
+
+  /** Whether the program's threads (its main thread counted) hold every CPU and no spawn waits for a worker. */
+  threadsHoldEveryCpu(): boolean {
+    return this.threads.live() + 1 >= this.threads.cores() && !this.idle.hasWaiters();
+  }
+
+  /** The program's counters, for its stats. */
+  counters(): { warmSpawns: number; coldSpawns: number; failedSpawns: number; peakLiveThreads: number; liveThreads: number; spinHits: number; spinMs: number } {
+    return { ...this.threads.counters(), ...this.slots.counters() };
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * A worker's link to its coordinator: the messages it posts, and, for a runtime's worker, its
+ * inbox. How a worker leaves a program: a runtime's worker returns to its loop for the next one,
+ * any other blocks until the coordinator ends it.
+ */
+import { TRACE, trace } from '../base/trace.js';
+import { errorInfo, type InboxMessage, type WorkerMessage } from '../shared/messages.js';
+import { ProcExit } from './wasi-imports.js';
+
+/** The wasm main thread's thread id. */
+export const MAIN_THREAD_ID = 0;
+
+/** How a worker talks to its coordinator, and whether it outlives its program (a runtime's worker). */
+export interface WorkerLink {
+  post(message: WorkerMessage): void;
+  /** A runtime's worker: the next inbox message that `accept` takes (others are stale and dropped). */
+  next?: (accept: (message: InboxMessage) => boolean) => InboxMessage;
+}
+
+/** Blocks this worker for good; the coordinator is already ending the program and will terminate it. */
+export function halt(): never {
+  const never = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(never, 0, 0);
+}
+
+/**
+ * This worker is done with its program: a runtime's worker returns (every caller returns at once,
+ * back to the loop that waits for the next program), any other waits to be ended.
+ */
+export function leave(link: WorkerLink): void {
+  if (!link.next) halt();
+}
+
+/** Reports how thread `tid` ended abnormally. proc_exit was reported when it was called. */
+export function reportAbnormalEnd(link: WorkerLink, tid: number, error: unknown): void {
+  if (TRACE) trace(error instanceof ProcExit ? `thread ${tid} left by proc_exit` : `thread ${tid} trapped: ${String(error)}`);
+  if (!(error instanceof ProcExit)) link.post({ type: 'trap', tid, error: errorInfo(error) });
+  leave(link);
+}
