@@ -43,6 +43,12 @@ export interface WorkerSource {
    * program hears of it through `ProgramWorkers.workerFreed`.
    */
   reclaim?(): boolean;
+  /**
+   * A runtime's: the worker behind `handle`, lent and parked in a pool, passes to run `run` without
+   * leaving it (see `SharedControl.rearm`): its events go to `events` from now on, and `handle` is
+   * spent. Undefined when the worker is no longer lent (it ended).
+   */
+  transfer?(handle: WorkerHandle, run: number, events: WorkerEvents): WorkerHandle | undefined;
 }
 
 /**

@@ -96,10 +96,15 @@ export type WorkerMessage =
   | { type: 'fatal'; error: ErrorInfo }
   | StdinRequest
   | FdRequest
+  /**
+   * A runtime's pool worker, parked through to a later run (`SharedControl.rearm`), asks for that
+   * run's config when its WASI first needs it: it was not booted for that run, so none was sent.
+   */
+  | { type: 'config-request'; run: number }
   /** A runtime's worker is back in its loop, out of run `after` (0: new): it can be booted again. */
   | { type: 'free'; after: number }
-  /** Output of the program on its relayed stdout (1) or stderr (2). */
-  | { type: 'output'; stream: 1 | 2; bytes: Uint8Array; seq: number }
+  /** Output of the program on its relayed stdout (1) or stderr (2), written in run `run` (the run its thread's control block served then). */
+  | { type: 'output'; stream: 1 | 2; bytes: Uint8Array; seq: number; run: number }
   /** A reactor instance ran `_initialize` and waits for calls. */
   | { type: 'initialized' }
   | { type: 'call-done'; id: number; value: unknown };
@@ -110,7 +115,7 @@ export type WorkerMessage =
  */
 export type InboxMessage =
   | { type: 'boot'; boot: BootData }
-  /** The run's config, for a pool worker that was booted before its run was given one. */
+  /** The run's config, for a pool worker that was booted before its run was given one, or that asked for it. */
   | { type: 'config'; run: number; config: RunConfig }
   /** The prepared run starts: a command's `_start`, or a reactor's `_initialize` and then calls. */
   | { type: 'go'; run: number; config: RunConfig; reactor: boolean }

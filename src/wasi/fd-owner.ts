@@ -81,11 +81,17 @@ export function createProgramWasi(options: WasiOptions): ProgramWasi {
 }
 
 /** A program's WASI with an empty descriptor table, filled later (a prepared run's is filled when it starts). */
-export function emptyProgramWasi(): ProgramWasi {
+export function emptyProgramWasi(tableBuffer?: SharedArrayBuffer): ProgramWasi {
   const owned = new Set<number>();
-  const table = FdTable.create((released) => closeOwned(program, released.hostFd));
+  const table = FdTable.create((released) => closeOwned(program, released.hostFd), tableBuffer);
   const program: ProgramWasi = { table, preopens: [], owned };
   return program;
+}
+
+/** A prepared run's descriptors, when it starts: fds 0-2 (see `installStdio`) and its preopens. */
+export function installRunDescriptors(program: ProgramWasi, stdio: number[], preopens: OpenedPreopens): void {
+  installStdio(program, stdio);
+  installPreopens(program, preopens);
 }
 
 /**
@@ -252,8 +258,12 @@ function closeOwned(program: ProgramWasi, hostFd: number): void {
  * Closes every host fd the program still owns, and recycles its table; its threads have all ended,
  * or are terminated and blocked in a write to a caller's fd (`workersLeftBehind`): then the table
  * is not recycled, since such a thread may still release its handle once the write returns.
+ * `keepTable` (a runtime's pool that passes to its next run with the table's buffer): the table is
+ * emptied in place instead, unless a worker was left behind.
  */
-export function closeProgramWasi(program: ProgramWasi, workersLeftBehind = false): void {
+export function closeProgramWasi(program: ProgramWasi, workersLeftBehind = false, keepTable = false): void {
   for (const hostFd of [...program.owned]) closeOwned(program, hostFd);
-  if (!workersLeftBehind) program.table.recycle();
+  if (workersLeftBehind) return;
+  if (keepTable) program.table.keep();
+  else program.table.recycle();
 }

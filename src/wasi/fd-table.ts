@@ -82,8 +82,18 @@ export class FdTable {
     this.map = new Int32Array(buffer, MAX_HANDLES * HANDLE_WORDS * 4, MAX_FDS);
   }
 
-  static create(closeHost: CloseHost): FdTable {
-    return new FdTable(spareBuffers.pop() ?? new SharedArrayBuffer(TABLE_BYTES), closeHost);
+  /** A table over a recycled buffer or a new one, or over `buffer`, which `keep` emptied (a runtime's next run on the same workers). */
+  static create(closeHost: CloseHost, buffer?: SharedArrayBuffer): FdTable {
+    return new FdTable(buffer ?? spareBuffers.pop() ?? new SharedArrayBuffer(TABLE_BYTES), closeHost);
+  }
+
+  /**
+   * Empties the table for the next run of the same workers (their threads keep the buffer), once no
+   * thread of this one can touch it: every descriptor is gone, as in a new table.
+   */
+  keep(): void {
+    this.recycled = true;
+    new Int32Array(this.buffer).fill(0);
   }
 
   /**

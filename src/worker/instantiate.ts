@@ -13,7 +13,7 @@ import { clearMemory } from '../shared/memory-clear.js';
 import { PAGE_BYTES } from '../shared/memory-growth.js';
 import { type BootData, errorInfo } from '../shared/messages.js';
 import { runMainThread } from './main-thread.js';
-import { runPooledThreads } from './pool-thread.js';
+import { type Reinstantiate, runPooledThreads, type ThreadInstance } from './pool-thread.js';
 import { coldSpawnVia, createThreadSpawn } from './thread-spawn.js';
 import { bindMemory, type WasiLike, wasiImports } from './wasi-imports.js';
 import type { WorkerConfig } from './worker-config.js';
@@ -25,10 +25,33 @@ function mergeImports(base: WasmImports, extra: WasmImports | undefined): WasmIm
   return merged;
 }
 
-export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: WorkerLink): void {
+/**
+ * Runs the program in this worker. `wasiFor`, a runtime's worker's, makes the WASI of a later run
+ * of the same control block (worker/runtime-loop.ts), for a pool worker that stays parked on it.
+ */
+export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: WorkerLink, wasiFor?: (run: number) => WasiLike): void {
   const control = new SharedControl(boot.control, layoutFor(boot.slotCount));
   const tidOfThisWorker = { current: boot.role === 'main' ? MAIN_THREAD_ID : 0 };
-  let instance: WebAssembly.Instance;
+  if (!warm) warmUp(config.wasi ? undefined : wasiImports(wasi, () => undefined));
+  if (boot.role !== 'main' && !control.threads.awaitMainInstantiated()) return leave(link);
+  // Every other instance waits for this one: nothing of the earlier run can be read past here.
+  if (boot.clearMemory && boot.memory) clearMemory(boot.memory, boot.memoryAddress);
+  const made = makeInstance(boot, config, wasi, link, control, tidOfThisWorker);
+  if (!made) return leave(link);
+  if (boot.role === 'main') return runMainThread(boot, made.instance, config, wasi, link);
+  const reinstantiate: Reinstantiate | undefined = wasiFor && ((run) => makeInstance(boot, config, wasiFor(run), link, control, tidOfThisWorker));
+  runPooledThreads(boot, control, made, tidOfThisWorker, link, reinstantiate);
+}
+
+/** The program's instance in this worker, bound to `wasi`; undefined when it failed (reported to the coordinator). */
+function makeInstance(
+  boot: BootData,
+  config: WorkerConfig,
+  wasi: WasiLike,
+  link: WorkerLink,
+  control: SharedControl,
+  tidOfThisWorker: { current: number },
+): ThreadInstance | undefined {
   /** The program's memory once instantiated (imported, or exported by a module with its own). */
   let shared: WebAssembly.Memory | undefined;
   try {
@@ -44,25 +67,20 @@ export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike,
     };
     const imports: WasmImports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
     if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
-    warmUp(config.wasi ? undefined : imports);
-    if (boot.role !== 'main' && !control.threads.awaitMainInstantiated()) return leave(link);
-    // Every other instance waits for this one: nothing of the earlier run can be read past here.
-    if (boot.clearMemory && memory) clearMemory(memory, boot.memoryAddress);
-    instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
+    const instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
     making.making = false;
     if (boot.role === 'main') control.threads.markMainInstantiated();
     const exported = instance.exports.memory as WebAssembly.Memory | undefined;
     shared = (memory ?? exported) as WebAssembly.Memory | undefined;
     // A custom WASI that the user starts (or not) is left to the user.
     if (!config.wasi && shared) bindMemory(wasi, shared);
+    return { instance, shared };
   } catch (error) {
     // A trap in the module's start function is the program's trap, not a failure of the worker.
     if (error instanceof WebAssembly.RuntimeError) link.post({ type: 'trap', tid: tidOfThisWorker.current, error: errorInfo(error) });
     else link.post({ type: 'fatal', error: errorInfo(error) });
-    return leave(link);
+    return undefined;
   }
-  if (boot.role === 'main') runMainThread(boot, instance, config, wasi, link);
-  else runPooledThreads(boot, control, instance, shared, tidOfThisWorker, link);
 }
 
 /** Runs once per isolate (a runtime's worker serves many programs). */
@@ -75,7 +93,6 @@ let warm = false;
  * first clock read paid for that (about 0.5 ms in all, measured), on top of the thread's wasm.
  */
 function warmUp(imports: WasmImports | undefined): void {
-  if (warm) return;
   warm = true;
   const scratch = SharedControl.create(1, 1, { cores: 1 });
   const spawn = createThreadSpawn(

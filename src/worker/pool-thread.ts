@@ -1,24 +1,44 @@
 /**
  * A pool worker: parks on its slot (shared/control/slot-mailbox.ts) and runs every thread a spawn
  * hands it, going back on the idle stack after each, until its slot is recalled.
+ *
+ * A runtime's pool worker may stay parked from one run to the next (`SharedControl.rearm`). Its
+ * instance belongs to the run it was made for: before it runs a thread of another run, it makes a
+ * new one (`reinstantiate`), with a new WASI, so that no global, table or WASI state of one run
+ * reaches the next; a worker no spawn of a run claims does nothing for that run.
  */
 import { TRACE, trace } from '../base/trace.js';
 import type { SharedControl } from '../shared/control/control.js';
 import { SpinPolicy } from '../shared/control/slot-mailbox.js';
 import { bufferCovering, PAGE_BYTES } from '../shared/memory-growth.js';
-import type { BootData } from '../shared/messages.js';
+import { type BootData, errorInfo } from '../shared/messages.js';
 import { answerReply } from '../shared/reply-cell.js';
 import { leave, reportAbnormalEnd, type WorkerLink } from './worker-link.js';
+
+/** A thread's instance of the program in this worker, and the memory it shares. */
+export interface ThreadInstance {
+  instance: WebAssembly.Instance;
+  shared: WebAssembly.Memory | undefined;
+}
+
+/**
+ * Makes a new instance of a pooled thread's module for the run its control block serves now, with
+ * a new WASI (`wasi`) for that run: what a runtime's pool worker does when a spawn first hands it a
+ * thread of a later run (see `SharedControl.rearm`). Undefined when it could not (reported).
+ */
+export type Reinstantiate = (run: number) => ThreadInstance | undefined;
 
 export function runPooledThreads(
   boot: BootData,
   control: SharedControl,
-  instance: WebAssembly.Instance,
-  memory: WebAssembly.Memory | undefined,
+  made: ThreadInstance,
   current: { current: number },
   link: WorkerLink,
+  reinstantiate?: Reinstantiate,
 ): void {
-  const threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
+  let { instance, shared: memory } = made;
+  let madeFor = boot.run;
+  let threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
   if (boot.coldReply) answerReply(boot.coldReply, control.slots.assignedTid(boot.slot));
   else control.idle.poolWorkerReady(boot.slot);
   link.post({ type: 'ready' });
@@ -27,6 +47,19 @@ export function runPooledThreads(
     if (!control.slots.awaitAssignment(boot.slot, spin)) return leave(link);
     const tid = control.slots.assignedTid(boot.slot);
     current.current = tid;
+    const run = control.threads.currentRun();
+    if (run !== madeFor) {
+      // A thread of a later run: never on the instance (or WASI) of an earlier one.
+      const fresh = reinstantiate?.(run);
+      if (!fresh) {
+        if (!reinstantiate) link.post({ type: 'fatal', error: errorInfo(new Error(`a pool worker of run ${madeFor} was handed a thread of run ${run}`)) });
+        return leave(link);
+      }
+      ({ instance, shared: memory } = fresh);
+      threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
+      madeFor = run;
+      if (TRACE) trace(`pool slot ${boot.slot} made a new instance for run ${run}`);
+    }
     // The spawner may have grown the memory just before: this isolate looks now, not at V8's
     // interrupt, later (see memory-growth.ts).
     if (memory) bufferCovering(memory, control.slots.assignedPages(boot.slot) * PAGE_BYTES);

@@ -39,9 +39,14 @@ export async function serveRuntime({ inbox, outbox, collectEpoch }: RuntimeWorke
 /** Runs one program in a runtime's worker (its own function: nothing of it stays in the loop's scope). */
 function serveProgram(boot: BootData, link: WorkerLink): void {
   const next = link.next!;
+  const configOf = (run: number) => (next((m) => m.type === 'config' && m.run === run) as Extract<InboxMessage, { type: 'config' }>).config;
+  // The run it was booted for sends its config; a later run's (a pool worker parked through to it) is asked for.
+  const fetchConfig = (run: number) => () => {
+    if (run !== boot.run) link.post({ type: 'config-request', run });
+    return configOf(run);
+  };
   try {
-    const fetchConfig = () => (next((m) => m.type === 'config' && m.run === boot.run) as Extract<InboxMessage, { type: 'config' }>).config;
-    runProgram(boot, {}, createSharedWasi(boot, link.post, fetchConfig), link);
+    runProgram(boot, {}, createSharedWasi(boot, link.post, fetchConfig(boot.run)), link, (run) => createSharedWasi(boot, link.post, fetchConfig(run), true));
   } catch (error) {
     link.post({ type: 'fatal', error: errorInfo(error) });
   }

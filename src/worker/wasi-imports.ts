@@ -3,7 +3,7 @@
 import type { WasmMemory } from '../base/wasm-types.js';
 import { SharedControl } from '../shared/control/control.js';
 import { layoutFor } from '../shared/control/layout.js';
-import type { BootData, FdRequest, RunConfig, StdinRequest } from '../shared/messages.js';
+import type { BootData, FdRequest, RunConfig, StdinRequest, WorkerMessage } from '../shared/messages.js';
 import { fdOwnerVia } from '../wasi/fd-owner.js';
 import { SharedWasi } from '../wasi/preview1.js';
 import { stdinClientVia } from '../wasi/stdin-client.js';
@@ -35,20 +35,23 @@ function silenceWasiWarning(): void {
   }) as typeof process.emitWarning;
 }
 
-type Post = (message: StdinRequest | FdRequest | { type: 'output'; stream: 1 | 2; bytes: Uint8Array; seq: number }) => void;
+type Post = (message: StdinRequest | FdRequest | Extract<WorkerMessage, { type: 'output' }>) => void;
 
-/** The shared WASI of one thread; a prepared run's threads get their config later, from `fetchConfig`. */
-export function createSharedWasi(boot: BootData, post: Post, fetchConfig?: () => RunConfig): SharedWasi {
+/**
+ * The shared WASI of one thread; a prepared run's threads get their config later, from
+ * `fetchConfig`, and so do the threads of a later run than the boot's (`laterRun`).
+ */
+export function createSharedWasi(boot: BootData, post: Post, fetchConfig?: () => RunConfig, laterRun = false): SharedWasi {
   const control = new SharedControl(boot.control, layoutFor(boot.slotCount));
   return new SharedWasi({
-    config: boot.runConfig,
+    config: laterRun ? undefined : boot.runConfig,
     fetchConfig,
     fdTable: boot.sharedWasi!.fdTable,
     stdin: stdinClientVia(post),
     owner: fdOwnerVia(post),
     // Threads' writes reach the coordinator through different ports: the number puts them back in
     // order. A write waits while too many bytes are on their way (see `OutputCredit.reserve`).
-    output: (stream, bytes) => post({ type: 'output', stream, bytes, seq: control.output.reserve(bytes.byteLength) }),
+    output: (stream, bytes) => post({ type: 'output', stream, bytes, seq: control.output.reserve(bytes.byteLength), run: control.threads.currentRun() }),
   });
 }
 

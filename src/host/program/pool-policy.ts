@@ -53,13 +53,15 @@ export class PoolPolicy {
   /** Spawns counted at the last trim look: a surplus is trimmed only if none came since. */
   private spawnsAtTrim = -1;
 
+  /** `kept`: pool workers an earlier run left parked on the control block (on the stack, their places taken). */
   constructor(
     private readonly control: SharedControl,
     private readonly poolSize: number,
+    kept: number,
     private readonly owner: PoolOwner,
   ) {
-    this.initialPoolPending = poolSize;
-    this.initialPoolToStart = poolSize;
+    this.initialPoolPending = Math.max(0, poolSize - kept);
+    this.initialPoolToStart = this.initialPoolPending;
   }
 
   /** Whether every worker of the initial pool is ready. */
@@ -74,9 +76,9 @@ export class PoolPolicy {
    * than ask for more.
    */
   start(): void {
-    this.control.idle.poolWorkersStarting(this.poolSize);
-    this.control.idle.reserve(this.poolSize);
-    if (this.poolSize === 0) this.owner.poolReady();
+    this.control.idle.poolWorkersStarting(this.initialPoolToStart);
+    this.control.idle.reserve(this.initialPoolToStart);
+    if (this.initialPoolPending === 0) this.owner.poolReady();
     this.trimTimer = setInterval(() => this.trimIdle(), TRIM_IDLE_MS);
     this.trimTimer.unref();
   }

@@ -10,7 +10,8 @@ import type { WasiThreadsError } from '../../base/errors.js';
 import type { SharedControl } from '../../shared/control/control.js';
 import type { BootData, ThreadRole, WorkerMessage } from '../../shared/messages.js';
 import type { ReplyCell } from '../../shared/reply-cell.js';
-import { STUCK_WORKER_GRACE_MS, settledWithin, type WorkerHandle, type WorkerSource } from '../worker-source.js';
+import { STUCK_WORKER_GRACE_MS, settledWithin, type WorkerEvents, type WorkerHandle, type WorkerSource } from '../worker-source.js';
+import type { KeptPool } from './types.js';
 
 /** How long the end of a runtime's program waits for a thread that is returning, rather than end its worker. */
 const RETURN_GRACE_MS = 20;
@@ -26,6 +27,8 @@ export interface WorkerInfo {
   ready: boolean;
   /** The main thread of a prepared run or of a reactor between calls: it waits in its inbox, not in wasm. */
   inInbox: boolean;
+  /** A pool worker an earlier run left parked (`KeptPool`): it was not booted for this run, and asks for its config. */
+  kept?: boolean;
 }
 
 /** What the workers need of their program: each one's boot, and where its events go. */
@@ -42,11 +45,33 @@ export interface WorkersOwner {
   slotFreed(): void;
 }
 
+/**
+ * Recalls the pool worker of `slot` (waiting a moment for a thread that returns) and gives it back
+ * to its source, or ends it if its thread still runs. Resolves once it can no longer touch the
+ * program's memory or descriptors.
+ */
+export async function releasePoolWorker(control: SharedControl, slot: number, handle: WorkerHandle, reusesWorkers: boolean, ready = true): Promise<void> {
+  // A worker of its own is ended anyway: no need to wait for its thread.
+  const recalled = await control.slots.recallWithin(slot, reusesWorkers ? RETURN_GRACE_MS : 0);
+  const back = handle.end(recalled);
+  // A recalled pool worker waits in the library's code and never enters the program again
+  // (see `SlotMailbox.recall`): a runtime's program need not wait for it to wake and say it is
+  // back (0.5-3 ms of a 3 ms run on 2 vCPUs). Its source lends it again only then. Except one
+  // that has not said it is ready: it may still be making its instance on the program's memory
+  // (the module's start function and active data segments write into it), so the memory is not
+  // passed on before it is back.
+  if (!(recalled && reusesWorkers && ready)) await back;
+}
+
 export class ProgramWorkers {
   private readonly all = new Map<WorkerHandle, WorkerInfo>();
   private readonly freeSlots: number[];
   /** Every worker started for the program, the main thread's included. */
   created = 0;
+  /** A worker of the pool `adopt` took had ended. */
+  adoptFailed = false;
+  /** Pool workers an earlier run left parked, which `adopt` took. */
+  kept = 0;
   /** The wasm main thread's worker, once started. */
   main: { handle: WorkerHandle; info: WorkerInfo } | undefined;
 
@@ -70,17 +95,66 @@ export class ProgramWorkers {
     return this.all.entries();
   }
 
+  /** Where the events of the worker of `info` go (`handle()`: its handle, once known). */
+  private eventsFor(handle: () => WorkerHandle, info: WorkerInfo): WorkerEvents {
+    return {
+      message: (message) => this.owner.onMessage(handle(), info, message),
+      error: (error) => this.owner.onWorkerError(info, error),
+      exit: (exitCode) => this.owner.onWorkerExit(handle(), info, exitCode),
+    };
+  }
+
+  /**
+   * The workers of a pool an earlier run left parked join this program as they are, each on its
+   * slot (they are on the idle stack already). If one of them has ended, `adoptFailed` is set: the
+   * program cannot run (a spawn could be handed to it).
+   */
+  adopt(pool: KeptPool): void {
+    for (const { handle: earlier, slot } of pool.workers) {
+      const info: WorkerInfo = { role: 'thread', slot, initialPool: false, leaving: false, ready: true, inInbox: false, kept: true };
+      let handle: WorkerHandle | undefined;
+      handle = this.source.transfer?.(
+        earlier,
+        this.run,
+        this.eventsFor(() => handle!, info),
+      );
+      this.freeSlots.splice(this.freeSlots.indexOf(slot), 1);
+      this.kept++;
+      if (handle) this.all.set(handle, info);
+      else this.adoptFailed = true;
+    }
+  }
+
+  /**
+   * At an end with no thread alive: the pool workers leave this program as they are, parked on
+   * their slots, for a later run (`KeptPool`). Undefined, and nothing changed, unless every one of
+   * them waits for a thread: then none is taken.
+   */
+  detachParkedPool(): KeptPool['workers'] | undefined {
+    const pool: KeptPool['workers'] = [];
+    for (const [handle, info] of this.all) {
+      if (info.role !== 'thread') continue;
+      if (!info.ready || info.leaving || !this.control.slots.waiting(info.slot)) return undefined;
+      pool.push({ handle, slot: info.slot });
+    }
+    for (const { handle } of pool) {
+      // What it wrote before its thread returned is this program's: taken now, never by a later run.
+      handle.drain();
+      this.all.delete(handle);
+    }
+    return pool;
+  }
+
   /** Starts a worker for `role` on `slot` (-1: the main thread); false when the host has none to give. */
   start(role: ThreadRole, slot: number, coldReply?: ReplyCell, initialPool = false): boolean {
     const boot = this.owner.bootFor(role, slot, coldReply);
     const info: WorkerInfo = { role, slot, initialPool, leaving: false, ready: false, inInbox: false };
     let handle: WorkerHandle;
     try {
-      const started = this.source.start(boot, {
-        message: (message) => this.owner.onMessage(handle, info, message),
-        error: (error) => this.owner.onWorkerError(info, error),
-        exit: (exitCode) => this.owner.onWorkerExit(handle, info, exitCode),
-      });
+      const started = this.source.start(
+        boot,
+        this.eventsFor(() => handle, info),
+      );
       if (!started) return false;
       handle = started;
     } catch (error) {
@@ -183,19 +257,7 @@ export class ProgramWorkers {
    */
   private async releaseAtEnd(handle: WorkerHandle): Promise<void> {
     const info = this.all.get(handle)!;
-    if (info.role === 'thread' && !info.leaving) {
-      // A worker of its own is ended anyway: no need to wait for its thread.
-      const recalled = await this.control.slots.recallWithin(info.slot, this.source.reusesWorkers ? RETURN_GRACE_MS : 0);
-      const back = handle.end(recalled);
-      // A recalled pool worker waits in the library's code and never enters the program again
-      // (see `SlotMailbox.recall`): a runtime's program need not wait for it to wake and say it is
-      // back (0.5-3 ms of a 3 ms run on 2 vCPUs). Its source lends it again only then. Except one
-      // that has not said it is ready: it may still be making its instance on the program's memory
-      // (the module's start function and active data segments write into it), so the memory is not
-      // passed on before it is back.
-      if (!(recalled && this.source.reusesWorkers && info.ready)) await back;
-      return;
-    }
+    if (info.role === 'thread' && !info.leaving) return releasePoolWorker(this.control, info.slot, handle, this.source.reusesWorkers, info.ready);
     // Out for good (its wasm returned, trapped or exited: its source still waits for it to be back
     // in its loop, since a program may catch the proc_exit unwinding), or a main worker in its inbox.
     let out = info.leaving;

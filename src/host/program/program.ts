@@ -13,20 +13,21 @@ import { InvalidOptionError, ProgramDestroyedError, ProgramExitedError, ThreadTr
 import type { ResolvedConfig } from '../../base/options.js';
 import { TRACE, trace } from '../../base/trace.js';
 import type { WasmMemory } from '../../base/wasm-types.js';
-import { SharedControl } from '../../shared/control/control.js';
+import type { SharedControl } from '../../shared/control/control.js';
 import type { BootData, ThreadRole, WorkerMessage } from '../../shared/messages.js';
 import type { ReplyCell } from '../../shared/reply-cell.js';
-import { closeProgramWasi, createProgramWasi, emptyProgramWasi, installPreopens, installStdio, type ProgramWasi, serveFdRequest } from '../../wasi/fd-owner.js';
+import { closeProgramWasi, createProgramWasi, emptyProgramWasi, installRunDescriptors, type ProgramWasi, serveFdRequest } from '../../wasi/fd-owner.js';
 import { stdinRelay } from '../../wasi/stdin-relay.js';
 import type { LoadedProgram } from '../module/module-loader.js';
 import { OwnWorkers, type WorkerHandle, type WorkerSource } from '../worker-source.js';
 import { bootData } from './boot-data.js';
 import { ColdSpawns } from './cold-spawns.js';
 import { OutputRelay } from './output-relay.js';
+import { controlFor, offerPool } from './pool-handover.js';
 import { PoolPolicy } from './pool-policy.js';
 import { ProgramWorkers, type WorkerInfo } from './program-workers.js';
 import { ReactorCalls } from './reactor-calls.js';
-import type { ProgramSetup, ProgramStart, ProgramStats } from './types.js';
+import type { PoolKeeper, ProgramSetup, ProgramStart, ProgramStats } from './types.js';
 import { workerExited, workerFatal, workerThrew } from './worker-failures.js';
 
 type Outcome = { code: number } | { error: WasiThreadsError };
@@ -55,6 +56,8 @@ export class Program {
   private readonly run: number;
   private readonly prepared: boolean;
   private readonly clearMemory: boolean;
+  private readonly poolKeeper: PoolKeeper | undefined;
+  private endStats: ProgramStats | undefined;
   /** Set once the program may run: from the start for a program of its own, at `go()` for a prepared one. */
   private started: ProgramStart | undefined;
   /** Resolves once a prepared program's main instance and initial pool are ready to start. */
@@ -74,14 +77,13 @@ export class Program {
     this.run = setup.run ?? 0;
     this.prepared = setup.prepared ?? false;
     this.clearMemory = setup.clearMemory ?? false;
-    if (config.wasiImplementation === 'shared') this.wasi = this.prepared ? emptyProgramWasi() : createProgramWasi(config.wasiOptions);
-    // Slots for every thread that may live at once, a full idle pool beside them, and as many again
-    // for workers whose thread has returned and who are on their way back or out (a retiring
-    // worker holds its slot until its message is handled here).
-    const slotCount = 2 * config.maxThreads + config.poolSize;
-    this.control = SharedControl.create(slotCount, config.maxThreads);
+    this.poolKeeper = setup.poolKeeper;
+    const kept = setup.keptPool;
+    if (config.wasiImplementation === 'shared') this.wasi = this.prepared ? emptyProgramWasi(kept?.fdTable) : createProgramWasi(config.wasiOptions);
+    this.control = controlFor(config, this.run, kept);
     this.workers = new ProgramWorkers(this.control, this.source, this.run, this);
-    this.pool = new PoolPolicy(this.control, config.poolSize, {
+    if (kept) this.workers.adopt(kept);
+    this.pool = new PoolPolicy(this.control, config.poolSize, this.workers.kept, {
       ended: () => this.ended,
       hasFreeSlot: () => this.workers.hasFreeSlot(),
       startPoolWorker: (initialPool) => this.workers.startPoolWorker(initialPool),
@@ -108,12 +110,20 @@ export class Program {
   }
 
   start(): void {
+    if (this.workers.adoptFailed) {
+      void this.finish({ error: new WorkerFailedError(`"${this.namespace}": a pool worker the run before left parked has ended`) });
+      return;
+    }
     if (!this.workers.start('main', -1) && !this.outcome) {
       void this.finish({ error: new WorkerFailedError(`"${this.namespace}" found no worker for its main thread: the runtime is at its maxWorkers`) });
       return;
     }
     this.pool.start();
-    this.watchEvents();
+    // Follows the control block's events without blocking: workers signal claims, requests and the last thread gone.
+    this.control.events.follow(
+      () => this.ended,
+      () => this.checkEvents(),
+    );
   }
 
   /** The program's shared memory (absent for a module that has none to share). */
@@ -138,15 +148,13 @@ export class Program {
     if (!this.prepared || this.started) throw new Error('go() is for a prepared program, once');
     this.started = start;
     if (this.outcome) return;
-    if (this.wasi) {
-      installStdio(this.wasi, start.stdio);
-      installPreopens(this.wasi, start.preopens);
-    }
+    if (this.wasi) installRunDescriptors(this.wasi, start.stdio, start.preopens);
     this.control.threads.limit(Math.min(start.maxThreads, this.config.maxThreads));
     const { config } = start;
     for (const [handle, info] of this.workers.entries()) {
       if (info.role === 'thread') {
-        handle.send({ type: 'config', run: this.run, config });
+        // A kept pool worker asks for it if its thread needs it: sent to an idle one, it would wait unread.
+        if (!info.kept) handle.send({ type: 'config', run: this.run, config });
       } else {
         handle.send({ type: 'go', run: this.run, config, reactor: start.reactor });
         // It leaves its inbox for the program now. Still marked in it, a main thread stuck in the
@@ -178,9 +186,11 @@ export class Program {
   }
 
   stats(): ProgramStats {
-    const { warmSpawns, coldSpawns, failedSpawns, peakLiveThreads, liveThreads, spinHits, spinMs } = this.control.counters();
-    const { growGuard } = this.program;
-    return { warmSpawns, coldSpawns, failedSpawns, peakLiveThreads, liveThreads, workersCreated: this.workers.created, spinHits, spinMs, growGuard };
+    // Once ended, as at its end: a kept control block serves the next run by then.
+    if (this.endStats) return this.endStats;
+    const { spinHits, spinMs, ...threads } = this.control.counters();
+    const kept = this.prepared ? { poolWorkersKept: this.workers.kept } : {};
+    return { ...threads, workersCreated: this.workers.created, ...kept, spinHits, spinMs, growGuard: this.program.growGuard };
   }
 
   /** Ends every worker now; `exited` rejects with ProgramDestroyedError unless the program had ended. */
@@ -216,7 +226,8 @@ export class Program {
   onMessage(handle: WorkerHandle, info: WorkerInfo, message: WorkerMessage): void {
     // Output written before the end still counts (it is drained while the program ends).
     if (message.type === 'output') {
-      this.output.take(message);
+      // Never another run's (a kept pool's worker hands in what it wrote before it is kept).
+      if (message.run === this.run) this.output.take(message);
       return;
     }
     if (this.outcome) return;
@@ -268,6 +279,9 @@ export class Program {
         info.leaving = true;
         void this.finish({ error: workerFatal(this.workers.describe(info), message.error) });
         break;
+      case 'config-request':
+        if (this.started && message.run === this.run) handle.send({ type: 'config', run: this.run, config: this.started.config });
+        break;
       case 'stdin-read':
       case 'stdin-poll':
         (this.started?.stdin ?? stdinRelay).submit(message, this);
@@ -300,16 +314,6 @@ export class Program {
     this.coldSpawns.slotFreed();
   }
 
-  /** Follows the control block's events without blocking: workers signal claims, requests and the last thread gone. */
-  private watchEvents(): void {
-    if (this.outcome) return;
-    const seen = this.control.events.current();
-    this.checkEvents();
-    const wait = this.control.events.waitFor(seen);
-    if (wait.async) void wait.value.then(() => this.watchEvents());
-    else setImmediate(() => this.watchEvents());
-  }
-
   checkEvents(): void {
     if (this.outcome) return;
     this.pool.serveRequests();
@@ -333,6 +337,10 @@ export class Program {
     this.control.events.signal();
     this.pool.end();
     this.coldSpawns.end();
+    const kept =
+      'code' in outcome && this.started?.reactor === false && this.wasi
+        ? offerPool(this.poolKeeper, this.control, this.workers, this.wasi.table.buffer)
+        : undefined;
     // A worker out of the program's wasm goes back to its source (a runtime reuses it); one that may
     // still run the program's wasm is ended. Either way, none can touch the program's descriptors
     // or memory once this resolves, so closing its host fds below is safe; except a worker left
@@ -344,8 +352,11 @@ export class Program {
     // had not yet counted it out when the end came.
     this.control.threads.clearLive();
     (this.started?.stdin ?? stdinRelay).cancel(this);
-    if (this.wasi) closeProgramWasi(this.wasi, this.workersLeftBehind > 0);
+    // A kept pool's threads hold the table: emptied, it passes with them (unless a worker was left behind: then nothing is reused).
+    if (this.wasi) closeProgramWasi(this.wasi, this.workersLeftBehind > 0, kept !== undefined);
     running.delete(this.namespace);
+    this.endStats = this.stats();
+    if (kept) this.poolKeeper!.settle(this.workersLeftBehind);
     this.calls.rejectAll(this.endError());
     if ('code' in outcome) this.settle.resolve(outcome.code);
     else this.settle.reject(outcome.error);

@@ -1,9 +1,11 @@
 /** The types a program is started and reported with. */
+
+import type { SharedControl } from '../../shared/control/control.js';
 import type { RunConfig } from '../../shared/messages.js';
 import type { OpenedPreopens } from '../../wasi/fd-owner.js';
 import type { StdinSource } from '../../wasi/stdin-relay.js';
 import type { GrowGuardReport } from '../module/grow-guard/grow-guard.js';
-import type { WorkerSource } from '../worker-source.js';
+import type { WorkerHandle, WorkerSource } from '../worker-source.js';
 import type { OutputSink } from './output-relay.js';
 
 export interface ProgramStats {
@@ -17,6 +19,11 @@ export interface ProgramStats {
   liveThreads: number;
   /** Every worker started for this program, the main thread's included. */
   workersCreated: number;
+  /**
+   * A runtime's run only: pool workers it found parked from the run before, on the same memory
+   * (they did nothing for this run unless a spawn handed them a thread).
+   */
+  poolWorkersKept?: number;
   /** Warm spawns whose worker was still spinning (not parked): they needed no `Atomics.notify`. */
   spinHits: number;
   /** CPU time idle workers spent spinning for their next thread, in milliseconds (all workers together). */
@@ -50,4 +57,34 @@ export interface ProgramSetup {
   prepared?: boolean;
   /** The memory comes from an earlier run: the main thread zeroes it before anything else touches it. */
   clearMemory?: boolean;
+  /** A runtime's run: the pool an earlier run on the same memory left parked (see `KeptPool`). */
+  keptPool?: KeptPool;
+  /** A runtime's run: who may keep the program's pool when it ends at rest. */
+  poolKeeper?: PoolKeeper;
+}
+
+/** Takes the pool of a run that ended with every pool worker parked and no thread alive. */
+export interface PoolKeeper {
+  /** Whether it would keep a pool now. */
+  wanted(): boolean;
+  /** The pool is its own from now on: its workers are not recalled; their events go where it says. */
+  keep(pool: KeptPool): void;
+  /**
+   * The run that kept it has fully ended (before its `exited` settles): every other worker is back
+   * or ended, but for `workersLeftBehind`; its descriptors are closed and the table emptied.
+   */
+  settle(workersLeftBehind: number): void;
+}
+
+/**
+ * What a runtime's run that ended at rest leaves for the next run on the same memory: its control
+ * block and descriptor table, and the pool workers parked on that block. The next run rearms the
+ * block (`SharedControl.rearm`) and clears the table and the memory before any of its threads runs.
+ */
+export interface KeptPool {
+  control: SharedControl;
+  /** The descriptor table's buffer, every descriptor closed. */
+  fdTable: SharedArrayBuffer;
+  /** Each parked pool worker and its slot on `control`. */
+  workers: Array<{ handle: WorkerHandle; slot: number }>;
 }

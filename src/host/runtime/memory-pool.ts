@@ -88,12 +88,8 @@ export class MemoryPool {
    * room; otherwise it is let go and a later run gets a new one.
    */
   private keep(kept: LocatedMemory, maximum: number | undefined): void {
-    const { memory } = kept;
-    const initial = this.limits?.initial;
-    if (initial === undefined) return;
-    // grow(0): the memory's size now, also where this thread's view of it lags another's grow.
-    const room = (maximum ?? initial) - initial;
-    if (memory.grow(0) > initial + Math.min(SPARE_GROWTH_PAGES, Math.floor(room * SPARE_GROWTH_OF_ROOM))) return this.letGo();
+    if (this.limits?.initial === undefined) return;
+    if (!this.passable(kept.memory, maximum)) return this.letGo();
     if (this.spareCount >= this.maxSpares) {
       // Full: a memory with the runtime's maximum (what prepared runs take) displaces another.
       const other = [...this.spares].find(([max, spares]) => max !== (this.limits?.maximum ?? 0) && spares.length > 0);
@@ -106,6 +102,18 @@ export class MemoryPool {
     spares.push(kept);
     this.spares.set(maximum ?? 0, spares);
     this.spareCount++;
+  }
+
+  /**
+   * Whether `memory` (made with `maximum`) may pass to a later run: it was never handed out, and it
+   * grew by at most SPARE_GROWTH.
+   */
+  passable(memory: WasmMemory, maximum: number | undefined): boolean {
+    const initial = this.limits?.initial;
+    if (initial === undefined || this.handedOut.has(memory)) return false;
+    // grow(0): the memory's size now, also where this thread's view of it lags another's grow.
+    const room = (maximum ?? initial) - initial;
+    return memory.grow(0) <= initial + Math.min(SPARE_GROWTH_PAGES, Math.floor(room * SPARE_GROWTH_OF_ROOM));
   }
 
   /**

@@ -64,6 +64,8 @@ class RuntimeWorker {
   served = 0;
   /** The program it is lent to (its number), and where that program hears from it. */
   run = 0;
+  /** The program it was booted for: it says `free` with that number (it may have passed to later runs since, see `transfer`). */
+  bootRun = 0;
   events: WorkerEvents | undefined;
   back: (() => void) | undefined;
   backTimer: NodeJS.Timeout | undefined;
@@ -82,6 +84,7 @@ class RuntimeWorker {
 export class RuntimeWorkers implements WorkerSource {
   readonly reusesWorkers = true;
   private readonly all = new Set<RuntimeWorker>();
+  private readonly byHandle = new WeakMap<WorkerHandle, RuntimeWorker>();
   private free: RuntimeWorker[] = [];
   private created = 0;
   private reused = 0;
@@ -149,11 +152,25 @@ export class RuntimeWorkers implements WorkerSource {
     worker.state = 'lent';
     worker.served++;
     worker.run = boot.run;
+    worker.bootRun = boot.run;
     worker.events = events;
     worker.send({ type: 'boot', boot });
-    const { run } = boot;
+    return this.handleFor(worker, boot.run);
+  }
+
+  transfer(handle: WorkerHandle, run: number, events: WorkerEvents): WorkerHandle | undefined {
+    const worker = this.byHandle.get(handle);
+    if (worker?.state !== 'lent' || run < worker.run) return undefined;
+    if (run > worker.run) worker.served++;
+    worker.run = run;
+    worker.events = events;
+    return this.handleFor(worker, run);
+  }
+
+  /** The handle of `worker` as lent to run `run`: spent once the worker is free again or passed to another run. */
+  private handleFor(worker: RuntimeWorker, run: number): WorkerHandle {
     const mine = () => worker.run === run && worker.state !== 'free';
-    return {
+    const handle: WorkerHandle = {
       send: (message) => {
         if (mine()) worker.send(message);
       },
@@ -165,6 +182,8 @@ export class RuntimeWorkers implements WorkerSource {
         }
       },
     };
+    this.byHandle.set(handle, worker);
+    return handle;
   }
 
   /** Whether the workers keep the process alive: only while the runtime has work. */
@@ -228,8 +247,8 @@ export class RuntimeWorkers implements WorkerSource {
       worker.started = true;
       exposeGc(-1);
     }
-    // A `free` for an earlier program (or the first one, of a worker started to be lent at once) is stale.
-    if (message.after !== worker.run || worker.state === 'ending') return;
+    // A `free` for an earlier lending (or the first one, of a worker started to be lent at once) is stale.
+    if (message.after !== worker.bootRun || worker.state === 'ending') return;
     clearTimeout(worker.backTimer);
     worker.events = undefined;
     const back = worker.back;

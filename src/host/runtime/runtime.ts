@@ -17,6 +17,7 @@ import type { LoadedProgram } from '../module/module-loader.js';
 import type { FunctionType } from '../module/wasm-binary.js';
 import { Program } from '../program/program.js';
 import type { ProgramStart } from '../program/types.js';
+import { KeptPools } from './kept-pools.js';
 import { MemoryPool } from './memory-pool.js';
 import { RunLimits, stageHook, watchLimits } from './run-limits.js';
 import { RunQueue } from './run-queue.js';
@@ -31,6 +32,7 @@ export class Runtime {
   private readonly live = new Set<Program>();
   private readonly queue: RunQueue;
   private readonly memories: MemoryPool;
+  private readonly keptPools: KeptPools;
   private liveInstances = 0;
   private awaited = 0;
   private ended = 0;
@@ -65,6 +67,7 @@ export class Runtime {
     );
     this.queue = new RunQueue(limits.maxConcurrentRuns, () => this.updateReferenced());
     this.memories = new MemoryPool(loaded, limits.maxConcurrentRuns + limits.preparedRuns, () => this.workers.collector.dropped());
+    this.keptPools = new KeptPools(this.workers, this.memories, config.poolSize > 0 ? limits.maxConcurrentRuns + limits.preparedRuns : 0, () => this.topUp());
     this.workers.setReferenced(false);
     this.topUp();
   }
@@ -188,7 +191,7 @@ export class Runtime {
     this.queue.refuseAll(() => new RuntimeClosedError());
     const programs = [...this.prepared, ...this.live];
     this.prepared = [];
-    await Promise.all(programs.map((program) => program.abort(new RuntimeClosedError())));
+    await Promise.all([...programs.map((program) => program.abort(new RuntimeClosedError())), this.keptPools.close()]);
     await this.workers.close();
   }
 
@@ -244,6 +247,11 @@ export class Runtime {
       } else if (index >= 0) {
         this.hits++;
         program = this.prepared.splice(index, 1)[0]!;
+      } else if (this.keptPools.nextPoolSize > 0) {
+        // None is ready, but a pool is: a run made on it now, rather than one still booting its own
+        // pool (which would end before its pool is up, and so leave none to the next run).
+        this.misses++;
+        program = this.prepare();
       } else {
         this.misses++;
         program = this.prepared.shift() ?? this.prepare();
@@ -279,6 +287,7 @@ export class Runtime {
    * prepares another once workers are free again). False when no run is prepared.
    */
   private reclaimPrepared(): boolean {
+    if (this.keptPools.releaseOne()) return true;
     const program = this.prepared.pop();
     if (!program) return false;
     void program.abort(new RuntimeClosedError());
@@ -287,8 +296,10 @@ export class Runtime {
 
   /** Prepares runs until `preparedRuns` are, while the workers allow. */
   private topUp(): void {
-    const needs = 1 + this.config.poolSize;
-    while (!this.closed && !this.broken && this.prepared.length < this.limits.preparedRuns && this.workers.available >= needs) {
+    for (;;) {
+      // A kept pool's workers are lent already: only the main thread's and the rest of the pool are needed.
+      const needs = 1 + Math.max(0, this.config.poolSize - this.keptPools.nextPoolSize);
+      if (this.closed || this.broken || this.prepared.length >= this.limits.preparedRuns || this.workers.available < needs) return;
       // Workers on their way back will do: starting new ones now would only add to the idle.
       if (this.workers.idle < needs && this.workers.returning > 0) return;
       this.prepared.push(this.prepare());
@@ -307,7 +318,10 @@ export class Runtime {
 
   private prepare(maximum = this.memoryLimits?.maximum): Program {
     const run = this.nextRun++;
-    const { memory, address, reused } = this.memories.forRun(maximum);
+    // A pool the run before left parked on its memory, or a memory (passed on or new) and a pool to boot.
+    const taken = maximum === this.memoryLimits?.maximum ? this.keptPools.take() : undefined;
+    const { memory, address, reused } = taken ? { ...taken.memory, reused: true } : this.memories.forRun(maximum);
+    const keeping = memory && this.keptPools.keeperFor(run, { memory, address }, maximum);
     const program = new Program(
       { ...this.config, namespace: `${this.config.namespace}_run${run}` },
       { ...this.loaded, memory, memoryAddress: address },
@@ -316,6 +330,8 @@ export class Runtime {
         run,
         prepared: true,
         clearMemory: reused,
+        keptPool: taken?.pool,
+        poolKeeper: keeping?.keeper,
       },
     );
     program.start();
@@ -328,7 +344,7 @@ export class Runtime {
       })
       .finally(() => {
         // A worker left behind may still write into it once its blocked call returns.
-        if (memory) this.memories.runEnded({ memory, address }, maximum, program.workersLeftBehind, this.closed);
+        if (memory && !keeping?.kept()) this.memories.runEnded({ memory, address }, maximum, program.workersLeftBehind, this.closed);
       });
     return program;
   }

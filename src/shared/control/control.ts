@@ -32,12 +32,27 @@ export class SharedControl {
   }
 
   /** Allocates and initialises a control block; only the coordinator calls this. */
-  static create(slotCount: number, maxThreads = slotCount, { cores = availableParallelism() } = {}): SharedControl {
+  static create(slotCount: number, maxThreads = slotCount, { cores = availableParallelism(), run = 0 } = {}): SharedControl {
     const layout = layoutFor(slotCount);
     const control = new SharedControl(new SharedArrayBuffer(controlBufferBytes(layout)), layout);
     control.threads.limit(maxThreads);
     control.threads.setCores(cores);
+    control.threads.setRun(run);
     return control;
+  }
+
+  /**
+   * Coordinator: the block passes to the runtime's next run, `run`, with the pool workers parked on
+   * it (the last run ended with no thread alive, so nothing can spawn or write meanwhile). Every
+   * per-run word starts again as in a new block; the idle stack, the pool's places and the slots
+   * are kept, since the workers parked there stay. Those workers make a new instance for `run`
+   * when a spawn first hands them a thread (worker/pool-thread.ts).
+   */
+  rearm(run: number): void {
+    this.threads.rearm(run);
+    this.events.rearm();
+    this.output.rearm();
+    this.slots.rearm();
   }
 
   get buffer(): SharedArrayBuffer {

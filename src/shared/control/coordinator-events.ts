@@ -13,6 +13,12 @@ import { type ControlWords, Header } from './layout.js';
 export class CoordinatorEvents {
   constructor(private readonly words: ControlWords) {}
 
+  /** Coordinator, between two runs on one block: nobody is watched for (see `Threads.rearm`). */
+  rearm(): void {
+    Atomics.store(this.words.words, Header.ClaimWatch, 0);
+    Atomics.store(this.words.words, Header.LastThreadWatch, 0);
+  }
+
   /** Wakes the coordinator's wait on `Header.Events`. */
   signal(): void {
     this.words.add(Header.Events, 1);
@@ -22,6 +28,20 @@ export class CoordinatorEvents {
   /** The current value of `Header.Events`, to wait on with `waitFor`. */
   current(): number {
     return this.words.load(Header.Events);
+  }
+
+  /**
+   * Coordinator: calls `look` now and each time `Header.Events` moves on, until `stopped()`, without
+   * ever blocking. Whoever stops it signals once more, so that the pending wait settles: a wait never
+   * woken keeps what `look` holds (a program, its memory) reachable for good.
+   */
+  follow(stopped: () => boolean, look: () => void): void {
+    if (stopped()) return;
+    const seen = this.current();
+    look();
+    const wait = this.waitFor(seen);
+    if (wait.async) void wait.value.then(() => this.follow(stopped, look));
+    else setImmediate(() => this.follow(stopped, look));
   }
 
   /** Coordinator: settles when `Header.Events` moves on from `seen` (`Atomics.waitAsync`'s result, spelled out for declarations that load without lib ES2024). */

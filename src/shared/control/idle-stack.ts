@@ -176,6 +176,15 @@ export class IdleStack {
     this.events.signal();
   }
 
+  /**
+   * Whether the pool is at rest: no worker starting or asked for, none on its way back, no spawn
+   * waiting. Then the stack holds every pool worker, each parked or spinning on its slot.
+   */
+  atRest(): boolean {
+    const { words } = this.words;
+    return [Header.PoolStarting, Header.WorkerRequests, Header.Returning, Header.IdleWaiters].every((word) => Atomics.load(words, word) === 0);
+  }
+
   /** Coordinator: takes the pending worker requests. */
   takeWorkerRequests(): number {
     return Atomics.exchange(this.words.words, Header.WorkerRequests, 0);

@@ -73,8 +73,15 @@ export const Header = {
   WorkerRequests: 23,
   /** output credit: bytes of relayed output posted to the coordinator and not yet taken by the run's sink. */
   OutputInFlight: 24,
+  /**
+   * threads: the run the block serves now (a runtime's run number; 0 for a program of its own). A
+   * runtime passes a block, with the pool workers parked on it, from one run to the next
+   * (`SharedControl.rearm`): a pool worker whose instance was made for another run makes a new one
+   * before it runs a thread.
+   */
+  Run: 25,
 } as const;
-export const HEADER_WORDS = 25;
+export const HEADER_WORDS = 26;
 
 /**
  * Each slot is `[state, tid, startArg, next, pages]`: its `SlotState`, the thread assigned to it,

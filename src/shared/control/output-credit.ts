@@ -44,6 +44,12 @@ export class OutputCredit {
     return Atomics.add(words, Header.OutputSeq, 1);
   }
 
+  /** Coordinator, between two runs on one block (every write of the last one taken): numbering starts again. */
+  rearm(): void {
+    Atomics.store(this.words.words, Header.OutputSeq, 0);
+    Atomics.store(this.words.words, Header.OutputInFlight, 0);
+  }
+
   /** The coordinator: a write of `bytes` was taken by the run's sink, or dropped; its credit comes back. */
   taken(bytes: number): void {
     Atomics.sub(this.words.words, Header.OutputInFlight, weightOf(bytes));

@@ -178,6 +178,12 @@ export class SlotMailbox {
     return this.words.load(slotWord(slot, Slot.Pages));
   }
 
+  /** Whether the worker of `slot` waits for a thread (spinning or parked): none assigned or running there, and not recalled. */
+  waiting(slot: number): boolean {
+    const state = this.words.load(this.stateWord(slot));
+    return state === SlotState.Idle || state === SlotState.Parked;
+  }
+
   /** Whether the worker of `slot` runs a thread now. */
   running(slot: number): boolean {
     return this.words.load(this.stateWord(slot)) === SlotState.Running;
@@ -191,6 +197,12 @@ export class SlotMailbox {
     Atomics.store(this.words.words, this.stateWord(slot), SlotState.Idle);
     // Read after the store: if this sees Running, the coordinator's recall comes later and sees Idle.
     if (!this.threads.running()) Atomics.notify(this.words.words, this.stateWord(slot));
+  }
+
+  /** Coordinator, between two runs on one block: the spin counters start again (the slots keep their workers). */
+  rearm(): void {
+    Atomics.store(this.words.words, Header.SpinHits, 0);
+    Atomics.store(this.words.words, Header.SpinMicros, 0);
   }
 
   /** The spin counters of the program's stats. */

@@ -73,6 +73,38 @@ export class Threads {
     Atomics.store(this.words.words, Header.MaxThreads, maxThreads);
   }
 
+  /** The run the block serves now (`Header.Run`). */
+  currentRun(): number {
+    return this.words.load(Header.Run);
+  }
+
+  /**
+   * Coordinator, between two runs on one block (no thread alive, no spawn possible): the block
+   * serves `run` now, as a new block would. Tids start again from 1, the counters from 0, and the
+   * main instance is not made yet.
+   */
+  rearm(run: number): void {
+    const { words } = this.words;
+    for (const word of [
+      Header.LastTid,
+      Header.LiveThreads,
+      Header.PeakLiveThreads,
+      Header.WarmSpawns,
+      Header.ColdSpawns,
+      Header.FailedSpawns,
+      Header.MainInstantiated,
+    ]) {
+      Atomics.store(words, word, 0);
+    }
+    Atomics.store(words, Header.Run, run);
+    Atomics.store(words, Header.State, ProgramState.Running);
+  }
+
+  /** Coordinator, when it makes the block: the run it serves (see `rearm`). */
+  setRun(run: number): void {
+    Atomics.store(this.words.words, Header.Run, run);
+  }
+
   /** Coordinator, when it makes the block: the machine's CPUs. */
   setCores(cores: number): void {
     Atomics.store(this.words.words, Header.Cores, cores);

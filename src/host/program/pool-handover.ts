@@ -1,0 +1,43 @@
+/**
+ * A runtime's pool passing from one run to the next on the same memory (`KeptPool`), the program's
+ * side: the control block a run gets, and the pool a run that ended at rest gives away.
+ *
+ * Nothing of one run can reach the next through what passes: the control block is rearmed for the
+ * new run (`SharedControl.rearm`) before any worker of it starts, the descriptor table is emptied
+ * at the old run's end, the memory is zeroed before the new main thread's instance is made, and each
+ * kept worker makes a new instance and WASI before it runs a thread of the new run
+ * (worker/pool-thread.ts). Only a run that ended at rest gives its pool away: an exit code, no
+ * thread alive, every pool worker parked and none starting or on its way back, so no thread of the
+ * old run is left to spawn, write or hold a descriptor.
+ */
+import type { ResolvedConfig } from '../../base/options.js';
+import { SharedControl } from '../../shared/control/control.js';
+import type { ProgramWorkers } from './program-workers.js';
+import type { KeptPool, PoolKeeper } from './types.js';
+
+/** The control block of run `run`: the kept pool's, rearmed, or a new one. */
+export function controlFor(config: ResolvedConfig, run: number, kept: KeptPool | undefined): SharedControl {
+  if (kept) {
+    kept.control.rearm(run);
+    return kept.control;
+  }
+  // Slots for every thread that may live at once, a full idle pool beside them, and as many again
+  // for workers whose thread has returned and who are on their way back or out (a retiring
+  // worker holds its slot until its message is handled here).
+  const slotCount = 2 * config.maxThreads + config.poolSize;
+  return SharedControl.create(slotCount, config.maxThreads, { run });
+}
+
+/**
+ * At the end of a run that ended with an exit code: gives its pool to `keeper` if the run is at
+ * rest and the keeper wants one; those workers then leave the program as they are, not recalled.
+ * `fdTable` is the run's descriptor table, which goes with them (emptied by the caller).
+ */
+export function offerPool(keeper: PoolKeeper | undefined, control: SharedControl, workers: ProgramWorkers, fdTable: SharedArrayBuffer): KeptPool | undefined {
+  if (!keeper || control.threads.live() !== 0 || !control.idle.atRest() || !keeper.wanted()) return undefined;
+  const parked = workers.detachParkedPool();
+  if (!parked || parked.length === 0) return undefined;
+  const pool: KeptPool = { control, fdTable, workers: parked };
+  keeper.keep(pool);
+  return pool;
+}
