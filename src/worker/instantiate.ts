@@ -13,7 +13,7 @@ import { clearMemory } from '../shared/memory-clear.js';
 import { PAGE_BYTES } from '../shared/memory-growth.js';
 import { type BootData, errorInfo } from '../shared/messages.js';
 import { runMainThread } from './main-thread.js';
-import { type Reinstantiate, runPooledThreads, type ThreadInstance } from './pool-thread.js';
+import { runPooledThreads, type ThreadInstance } from './pool-thread.js';
 import { coldSpawnVia, createThreadSpawn } from './thread-spawn.js';
 import { bindMemory, type WasiLike, wasiImports } from './wasi-imports.js';
 import type { WorkerConfig } from './worker-config.js';
@@ -25,11 +25,16 @@ function mergeImports(base: WasmImports, extra: WasmImports | undefined): WasmIm
   return merged;
 }
 
-/**
- * Runs the program in this worker. `wasiFor`, a runtime's worker's, makes the WASI of a later run
- * of the same control block (worker/runtime-loop.ts), for a pool worker that stays parked on it.
- */
-export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: WorkerLink, wasiFor?: (run: number) => WasiLike): void {
+/** A runtime's pool worker that stays parked on its control block from one run to the next (worker/runtime-loop.ts). */
+export interface LaterRuns {
+  /** The WASI of a later run of the same control block. */
+  wasiFor(run: number): WasiLike;
+  /** After a thread of a later run returned and its worker is back on the stack (its collections, see garbage.ts). */
+  afterRun(): void;
+}
+
+/** Runs the program in this worker; `later`, for a runtime's worker, serves the later runs of a pool kept on the same control block. */
+export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike, link: WorkerLink, later?: LaterRuns): void {
   const control = new SharedControl(boot.control, layoutFor(boot.slotCount));
   const tidOfThisWorker = { current: boot.role === 'main' ? MAIN_THREAD_ID : 0 };
   if (!warm) warmUp(config.wasi ? undefined : wasiImports(wasi, () => undefined));
@@ -39,8 +44,11 @@ export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike,
   const made = makeInstance(boot, config, wasi, link, control, tidOfThisWorker);
   if (!made) return leave(link);
   if (boot.role === 'main') return runMainThread(boot, made.instance, config, wasi, link);
-  const reinstantiate: Reinstantiate | undefined = wasiFor && ((run) => makeInstance(boot, config, wasiFor(run), link, control, tidOfThisWorker));
-  runPooledThreads(boot, control, made, tidOfThisWorker, link, reinstantiate);
+  const laterRuns = later && {
+    reinstantiate: (run: number) => makeInstance(boot, config, later.wasiFor(run), link, control, tidOfThisWorker),
+    afterRun: later.afterRun,
+  };
+  runPooledThreads(boot, control, made, tidOfThisWorker, link, laterRuns);
 }
 
 /** The program's instance in this worker, bound to `wasi`; undefined when it failed (reported to the coordinator). */

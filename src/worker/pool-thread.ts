@@ -21,12 +21,19 @@ export interface ThreadInstance {
   shared: WebAssembly.Memory | undefined;
 }
 
-/**
- * Makes a new instance of a pooled thread's module for the run its control block serves now, with
- * a new WASI (`wasi`) for that run: what a runtime's pool worker does when a spawn first hands it a
- * thread of a later run (see `SharedControl.rearm`). Undefined when it could not (reported).
- */
-export type Reinstantiate = (run: number) => ThreadInstance | undefined;
+/** What a runtime's pool worker, kept parked from one run to the next (`SharedControl.rearm`), does for a later run. */
+export interface PooledLaterRuns {
+  /**
+   * Makes a new instance of the module for run `run` (the one its control block serves now), with a
+   * new WASI: when a spawn first hands the worker a thread of a later run. Undefined when it could not (reported).
+   */
+  reinstantiate(run: number): ThreadInstance | undefined;
+  /**
+   * Once a later run's first thread on this worker has returned, and the worker is back on the stack:
+   * its share of collections (it never goes back to its loop, where they are made after each program).
+   */
+  afterRun(): void;
+}
 
 export function runPooledThreads(
   boot: BootData,
@@ -34,10 +41,12 @@ export function runPooledThreads(
   made: ThreadInstance,
   current: { current: number },
   link: WorkerLink,
-  reinstantiate?: Reinstantiate,
+  later?: PooledLaterRuns,
 ): void {
   let { instance, shared: memory } = made;
   let madeFor = boot.run;
+  /** The last run whose collections this worker took (see `PooledLaterRuns.afterRun`). */
+  let collectedFor = boot.run;
   let threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
   if (boot.coldReply) answerReply(boot.coldReply, control.slots.assignedTid(boot.slot));
   else control.idle.poolWorkerReady(boot.slot);
@@ -50,9 +59,9 @@ export function runPooledThreads(
     const run = control.threads.currentRun();
     if (run !== madeFor) {
       // A thread of a later run: never on the instance (or WASI) of an earlier one.
-      const fresh = reinstantiate?.(run);
+      const fresh = later?.reinstantiate(run);
       if (!fresh) {
-        if (!reinstantiate) link.post({ type: 'fatal', error: errorInfo(new Error(`a pool worker of run ${madeFor} was handed a thread of run ${run}`)) });
+        if (!later) link.post({ type: 'fatal', error: errorInfo(new Error(`a pool worker of run ${madeFor} was handed a thread of run ${run}`)) });
         return leave(link);
       }
       ({ instance, shared: memory } = fresh);
@@ -85,5 +94,10 @@ export function runPooledThreads(
     control.idle.threadReturned();
     // Counted down only after the slot is back, so a spawn that passed the limit finds a worker.
     control.threads.countOut();
+    // Here, not before its thread: a collection a spawn waits for would be that spawn's latency.
+    if (later && madeFor !== collectedFor) {
+      collectedFor = madeFor;
+      later.afterRun();
+    }
   }
 }

@@ -32,12 +32,12 @@ export async function serveRuntime({ inbox, outbox, collectEpoch }: RuntimeWorke
     if (after !== 0) collector.afterProgram();
     const boot = await nextBoot();
     after = boot.run;
-    serveProgram(boot, link);
+    serveProgram(boot, link, collector);
   }
 }
 
 /** Runs one program in a runtime's worker (its own function: nothing of it stays in the loop's scope). */
-function serveProgram(boot: BootData, link: WorkerLink): void {
+function serveProgram(boot: BootData, link: WorkerLink, collector: WorkerCollector): void {
   const next = link.next!;
   const configOf = (run: number) => (next((m) => m.type === 'config' && m.run === run) as Extract<InboxMessage, { type: 'config' }>).config;
   // The run it was booted for sends its config; a later run's (a pool worker parked through to it) is asked for.
@@ -46,7 +46,8 @@ function serveProgram(boot: BootData, link: WorkerLink): void {
     return configOf(run);
   };
   try {
-    runProgram(boot, {}, createSharedWasi(boot, link.post, fetchConfig(boot.run)), link, (run) => createSharedWasi(boot, link.post, fetchConfig(run), true));
+    const later = { wasiFor: (run: number) => createSharedWasi(boot, link.post, fetchConfig(run), true), afterRun: () => collector.afterProgram() };
+    runProgram(boot, {}, createSharedWasi(boot, link.post, fetchConfig(boot.run)), link, later);
   } catch (error) {
     link.post({ type: 'fatal', error: errorInfo(error) });
   }

@@ -16,6 +16,7 @@
  */
 import type { WasmMemory } from '../../base/wasm-types.js';
 import type { LocatedMemory } from '../../shared/memory-clear.js';
+import { PAGE_BYTES } from '../../shared/memory-growth.js';
 import { freshMemory, type LoadedProgram } from '../module/module-loader.js';
 
 /**
@@ -111,9 +112,13 @@ export class MemoryPool {
   passable(memory: WasmMemory, maximum: number | undefined): boolean {
     const initial = this.limits?.initial;
     if (initial === undefined || this.handedOut.has(memory)) return false;
-    // grow(0): the memory's size now, also where this thread's view of it lags another's grow.
+    // The size as this thread sees it, not grow(0): V8 broadcasts every grow of a shared memory,
+    // grow(0) too, to each isolate that holds it, which wakes every worker parked on it (a kept
+    // pool's among them) to update its instances. This thread has taken every grow of the ended
+    // run by now (it handled the run's messages since), and a lagging view would only pass on a
+    // memory a little larger than SPARE_GROWTH.
     const room = (maximum ?? initial) - initial;
-    return memory.grow(0) <= initial + Math.min(SPARE_GROWTH_PAGES, Math.floor(room * SPARE_GROWTH_OF_ROOM));
+    return memory.buffer.byteLength / PAGE_BYTES <= initial + Math.min(SPARE_GROWTH_PAGES, Math.floor(room * SPARE_GROWTH_OF_ROOM));
   }
 
   /**
