@@ -70,6 +70,16 @@ export class SharedWasi implements WasiCalls {
     };
   }
 
+  /**
+   * For a later run of the same program's control block, on the same descriptor table (emptied) and
+   * memory (zeroed): what this thread knew of the run before is forgotten, its config (fetched
+   * again when a call needs it) and its directory listing.
+   */
+  rearm(): void {
+    this.encoded = undefined;
+    this.listing.forget();
+  }
+
   get config(): EncodedConfig {
     if (!this.encoded) this.configure(this.options.fetchConfig!());
     return this.encoded!;

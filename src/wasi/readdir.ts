@@ -17,6 +17,11 @@ const encoder = new TextEncoder();
 export class DirectoryListing {
   private listing: { hostFd: number; dev: bigint; ino: bigint; names: string[] } | undefined;
 
+  /** Forgets the listing (a later run may open another directory at the same fd, on the same inode). */
+  forget(): void {
+    this.listing = undefined;
+  }
+
   /** fd_readdir on `entry` (held by the caller), into the program's memory at `buffer`. */
   read(memory: GuestMemory, entry: Handle, buffer: number, length: number, cookie: bigint, usedPointer: number): number {
     if (entry.filetype !== Filetype.DIRECTORY) return Errno.NOTDIR;

@@ -27,8 +27,8 @@ function mergeImports(base: WasmImports, extra: WasmImports | undefined): WasmIm
 
 /** A runtime's pool worker that stays parked on its control block from one run to the next (worker/runtime-loop.ts). */
 export interface LaterRuns {
-  /** The WASI of a later run of the same control block. */
-  wasiFor(run: number): WasiLike;
+  /** Readies the worker's WASI for a later run of the same control block (see `SharedWasi.rearm`). */
+  rearmWasi(): void;
   /** After a thread of a later run returned and its worker is back on the stack (its collections, see garbage.ts). */
   afterRun(): void;
 }
@@ -41,54 +41,73 @@ export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike,
   if (boot.role !== 'main' && !control.threads.awaitMainInstantiated()) return leave(link);
   // Every other instance waits for this one: nothing of the earlier run can be read past here.
   if (boot.clearMemory && boot.memory) clearMemory(boot.memory, boot.memoryAddress);
-  const made = makeInstance(boot, config, wasi, link, control, tidOfThisWorker);
+  const make = instanceMaker(boot, config, wasi, link, control, tidOfThisWorker);
+  const made = make();
   if (!made) return leave(link);
   if (boot.role === 'main') return runMainThread(boot, made.instance, config, wasi, link);
   const laterRuns = later && {
-    reinstantiate: (run: number) => makeInstance(boot, config, later.wasiFor(run), link, control, tidOfThisWorker),
+    // A new instance on the same imports, whose WASI forgets the run before.
+    reinstantiate: () => {
+      later.rearmWasi();
+      return make();
+    },
     afterRun: later.afterRun,
   };
   runPooledThreads(boot, control, made, tidOfThisWorker, link, laterRuns);
 }
 
-/** The program's instance in this worker, bound to `wasi`; undefined when it failed (reported to the coordinator). */
-function makeInstance(
+/**
+ * Makes the program's instances in this worker, bound to `wasi`: each call a new one, on the same
+ * imports (made at the first call). Undefined when it failed (reported to the coordinator).
+ */
+function instanceMaker(
   boot: BootData,
   config: WorkerConfig,
   wasi: WasiLike,
   link: WorkerLink,
   control: SharedControl,
   tidOfThisWorker: { current: number },
-): ThreadInstance | undefined {
+): () => ThreadInstance | undefined {
   /** The program's memory once instantiated (imported, or exported by a module with its own). */
   let shared: WebAssembly.Memory | undefined;
-  try {
-    const memory = boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory as WebAssembly.MemoryDescriptor));
-    // A start function runs while each thread's instance is made: a spawn from it could only wait
-    // for a pool that waits for this very instance.
-    const making = { making: true };
+  // A start function runs while each thread's instance is made: a spawn from it could only wait
+  // for a pool that waits for this very instance.
+  const making = { making: true };
+  let imports: WasmImports | undefined;
+  let memory: WebAssembly.Memory | undefined;
+  const importsOnce = (): WasmImports => {
+    memory = (boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory as WebAssembly.MemoryDescriptor))) as
+      | WebAssembly.Memory
+      | undefined;
     const pages = () => (shared ? shared.buffer.byteLength / PAGE_BYTES : 0);
     const spawn = createThreadSpawn(control, coldSpawnVia(link.post), boot.poolSize > 0, pages, TRACE, making);
     const onExit = (code: number) => {
       if (TRACE) trace(`thread ${tidOfThisWorker.current} calls proc_exit(${code})`);
       link.post({ type: 'exit', tid: tidOfThisWorker.current, code });
     };
-    const imports: WasmImports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
-    if (boot.memoryImport && memory) imports[boot.memoryImport.module] = { ...imports[boot.memoryImport.module], [boot.memoryImport.name]: memory };
-    const instance = instantiate(boot.module, mergeImports(imports, config.wasmImports));
-    making.making = false;
-    if (boot.role === 'main') control.threads.markMainInstantiated();
-    const exported = instance.exports.memory as WebAssembly.Memory | undefined;
-    shared = (memory ?? exported) as WebAssembly.Memory | undefined;
-    // A custom WASI that the user starts (or not) is left to the user.
-    if (!config.wasi && shared) bindMemory(wasi, shared);
-    return { instance, shared };
-  } catch (error) {
-    // A trap in the module's start function is the program's trap, not a failure of the worker.
-    if (error instanceof WebAssembly.RuntimeError) link.post({ type: 'trap', tid: tidOfThisWorker.current, error: errorInfo(error) });
-    else link.post({ type: 'fatal', error: errorInfo(error) });
-    return undefined;
-  }
+    const own: WasmImports = { ...wasiImports(wasi, onExit), wasi: { 'thread-spawn': spawn } };
+    if (boot.memoryImport && memory) own[boot.memoryImport.module] = { ...own[boot.memoryImport.module], [boot.memoryImport.name]: memory };
+    return mergeImports(own, config.wasmImports);
+  };
+  return () => {
+    try {
+      imports ??= importsOnce();
+      making.making = true;
+      const instance = instantiate(boot.module, imports);
+      making.making = false;
+      if (boot.role === 'main') control.threads.markMainInstantiated();
+      const exported = instance.exports.memory as WebAssembly.Memory | undefined;
+      shared = (memory ?? exported) as WebAssembly.Memory | undefined;
+      // A custom WASI that the user starts (or not) is left to the user.
+      if (!config.wasi && shared) bindMemory(wasi, shared);
+      return { instance, shared };
+    } catch (error) {
+      // A trap in the module's start function is the program's trap, not a failure of the worker.
+      if (error instanceof WebAssembly.RuntimeError) link.post({ type: 'trap', tid: tidOfThisWorker.current, error: errorInfo(error) });
+      else link.post({ type: 'fatal', error: errorInfo(error) });
+      return undefined;
+    }
+  };
 }
 
 /** Runs once per isolate (a runtime's worker serves many programs). */

@@ -4,8 +4,8 @@
  *
  * A runtime's pool worker may stay parked from one run to the next (`SharedControl.rearm`). Its
  * instance belongs to the run it was made for: before it runs a thread of another run, it makes a
- * new one (`reinstantiate`), with a new WASI, so that no global, table or WASI state of one run
- * reaches the next; a worker no spawn of a run claims does nothing for that run.
+ * new one (`reinstantiate`), its WASI readied for the run, so that no global, table or WASI state of
+ * one run reaches the next; a worker no spawn of a run claims does nothing for that run.
  */
 import { TRACE, trace } from '../base/trace.js';
 import type { SharedControl } from '../shared/control/control.js';
@@ -24,10 +24,10 @@ export interface ThreadInstance {
 /** What a runtime's pool worker, kept parked from one run to the next (`SharedControl.rearm`), does for a later run. */
 export interface PooledLaterRuns {
   /**
-   * Makes a new instance of the module for run `run` (the one its control block serves now), with a
-   * new WASI: when a spawn first hands the worker a thread of a later run. Undefined when it could not (reported).
+   * Makes a new instance of the module, its WASI readied for the run its control block serves now:
+   * when a spawn first hands the worker a thread of a later run. Undefined when it could not (reported).
    */
-  reinstantiate(run: number): ThreadInstance | undefined;
+  reinstantiate(): ThreadInstance | undefined;
   /**
    * Once a later run's first thread on this worker has returned, and the worker is back on the stack:
    * its share of collections (it never goes back to its loop, where they are made after each program).
@@ -59,7 +59,7 @@ export function runPooledThreads(
     const run = control.threads.currentRun();
     if (run !== madeFor) {
       // A thread of a later run: never on the instance (or WASI) of an earlier one.
-      const fresh = later?.reinstantiate(run);
+      const fresh = later?.reinstantiate();
       if (!fresh) {
         if (!later) link.post({ type: 'fatal', error: errorInfo(new Error(`a pool worker of run ${madeFor} was handed a thread of run ${run}`)) });
         return leave(link);

@@ -41,13 +41,13 @@ function serveProgram(boot: BootData, link: WorkerLink, collector: WorkerCollect
   const next = link.next!;
   const configOf = (run: number) => (next((m) => m.type === 'config' && m.run === run) as Extract<InboxMessage, { type: 'config' }>).config;
   // The run it was booted for sends its config; a later run's (a pool worker parked through to it) is asked for.
-  const fetchConfig = (run: number) => () => {
+  const fetchConfig = (run: number) => {
     if (run !== boot.run) link.post({ type: 'config-request', run });
     return configOf(run);
   };
   try {
-    const later = { wasiFor: (run: number) => createSharedWasi(boot, link.post, fetchConfig(run), true), afterRun: () => collector.afterProgram() };
-    runProgram(boot, {}, createSharedWasi(boot, link.post, fetchConfig(boot.run)), link, later);
+    const wasi = createSharedWasi(boot, link.post, fetchConfig);
+    runProgram(boot, {}, wasi, link, { rearmWasi: () => wasi.rearm(), afterRun: () => collector.afterProgram() });
   } catch (error) {
     link.post({ type: 'fatal', error: errorInfo(error) });
   }

@@ -39,13 +39,14 @@ type Post = (message: StdinRequest | FdRequest | Extract<WorkerMessage, { type: 
 
 /**
  * The shared WASI of one thread; a prepared run's threads get their config later, from
- * `fetchConfig`, and so do the threads of a later run than the boot's (`laterRun`).
+ * `fetchConfig` (given the run its control block serves then), and so do the threads of a later
+ * run than the boot's (a runtime's kept pool worker, see `SharedWasi.rearm`).
  */
-export function createSharedWasi(boot: BootData, post: Post, fetchConfig?: () => RunConfig, laterRun = false): SharedWasi {
+export function createSharedWasi(boot: BootData, post: Post, fetchConfig?: (run: number) => RunConfig): SharedWasi {
   const control = new SharedControl(boot.control, layoutFor(boot.slotCount));
   return new SharedWasi({
-    config: laterRun ? undefined : boot.runConfig,
-    fetchConfig,
+    config: boot.runConfig,
+    fetchConfig: fetchConfig && (() => fetchConfig(control.threads.currentRun())),
     fdTable: boot.sharedWasi!.fdTable,
     stdin: stdinClientVia(post),
     owner: fdOwnerVia(post),
