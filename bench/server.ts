@@ -7,14 +7,16 @@
  *   tsx bench/server.ts [--quick]   (writes bench/results/server*.json and, full, its section of BENCHMARKS.md)
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
 import { createRuntime, startWasiMain } from 'wasi-threads-wrapper';
 import { readMemoryImport } from '../src/host/module/wasm-binary.js';
 import { fixture, runNode } from '../test/helpers/run-host.js';
+import { barChartSvg } from './chart.js';
 import countPrimes from './peers/primes-task.mjs';
 import { type Figure, figure, log, median, sectionCommand } from './sections.js';
 
@@ -42,6 +44,8 @@ export interface ServerReport {
   };
   http: { seconds: number; primesBelow: number; results: Record<'runtime' | 'oneshot' | 'piscina', Record<'1' | '8', HttpFigure>> };
   call: { roundTripUs: Figure; callsPerRound: number };
+  /** CPU a run costs the process (all threads), by program and poolSize, and piscina's empty task; the first and a warm spawn of a run. */
+  cpuPerRun?: CpuPerRun;
   /** The work of one HTTP request alone, on this thread, without any host: the fixture's own wasm and piscina's JS. */
   countAlone?: { wasmMs: Figure; jsMs: Figure; below: number; callsPerRound: number; runCpuMs: Figure; runsPerRound: number };
   /** A program that keeps its memory's size (first_instruction), and one that grows it every run (primes). */
@@ -49,6 +53,14 @@ export interface ServerReport {
     /** The control: piscina's pool (the HTTP peer) running a trivial task as many times, sampled the same way. */
     piscina?: MemoryFigure;
   };
+}
+
+export interface CpuPerRun {
+  runsPerRound: number;
+  rows: Array<{ key: string; label: string; cpuMs: Figure }>;
+  /** spawn_latency, poolSize 1: from thread-spawn to the thread's first clock read, the run's first spawn and the next. */
+  firstSpawnUs: Figure;
+  warmSpawnUs: Figure;
 }
 
 export interface MemoryFigure {
@@ -236,6 +248,72 @@ async function callRoundTrip(rounds: number, calls: number): Promise<ServerRepor
   }
 }
 
+/** The CPU of the whole process (all its threads) since `before`, in milliseconds. */
+const cpuSince = (before: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000;
+};
+
+/**
+ * CPU a run costs the process, all its threads (`process.cpuUsage`), back to back on one runtime
+ * each (`maxConcurrentRuns: 1`, after a warm-up), against piscina's empty task on one thread
+ * (`minThreads = maxThreads = 1`, as its docs set a pool up); the rows go in turns, each round
+ * starting with the next. And the first spawn of a run against the next one, on one pool worker.
+ */
+async function cpuPerRun(rounds: number, runs: number): Promise<CpuPerRun> {
+  log(`server: CPU a run, ${rounds} rounds x ${runs} runs a row`);
+  const programs = [
+    { key: 'nothing-0', label: '`first_instruction` (its `_start` returns at once), poolSize 0', wasm: 'first_instruction', poolSize: 0, args: [] },
+    { key: 'nothing-4', label: '`first_instruction`, poolSize 4', wasm: 'first_instruction', poolSize: 4, args: [] },
+    { key: 'spawn2-4', label: '`spawn_join` (spawns 2 threads that return at once, joins them), poolSize 4', wasm: 'spawn_join', poolSize: 4, args: [] },
+    {
+      key: 'zig2-4',
+      label: '`short_threads 2 2` (Zig: the same, its allocator growing the memory for the threads), poolSize 4',
+      wasm: 'short_threads',
+      poolSize: 4,
+      args: ['short_threads', '2', '2'],
+    },
+  ];
+  const runtimes = await Promise.all(programs.map((p) => createRuntime({ wasmFile: fixture(p.wasm), poolSize: p.poolSize, maxConcurrentRuns: 1 })));
+  const pool = new Piscina({ filename: new URL('./peers/empty-task.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1 });
+  const latency = await createRuntime({ wasmFile: fixture('spawn_latency'), poolSize: 1, maxConcurrentRuns: 1 });
+  const rows = [
+    ...programs.map((p, i) => ({ key: p.key, label: p.label, run: () => runtimes[i]!.run({ args: p.args, stdout: 'buffer' }) })),
+    { key: 'piscina', label: "piscina's empty task", run: () => pool.run(0) },
+  ];
+  const perRound = new Map<string, number[]>(rows.map((row) => [row.key, []]));
+  const first: number[] = [];
+  const warm: number[] = [];
+  try {
+    for (const row of rows) for (let i = 0; i < 100; i++) await row.run(); // warm-up
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < rows.length; k++) {
+        const row = rows[(round + k) % rows.length]!;
+        const before = process.cpuUsage();
+        for (let i = 0; i < runs; i++) await row.run();
+        perRound.get(row.key)!.push(cpuSince(before) / runs);
+      }
+      const firsts: number[] = [];
+      const warms: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const { stdout } = await latency.run({ stdout: 'buffer' });
+        firsts.push(Number(stdout.readBigUInt64LE(0)) / 1000);
+        warms.push(Number(stdout.readBigUInt64LE(8)) / 1000);
+      }
+      first.push(median(firsts));
+      warm.push(median(warms));
+    }
+  } finally {
+    await Promise.all([...runtimes.map((runtime) => runtime.close()), latency.close(), pool.destroy()]);
+  }
+  return {
+    runsPerRound: runs,
+    rows: rows.map((row) => ({ key: row.key, label: row.label, cpuMs: figure(perRound.get(row.key)!) })),
+    firstSpawnUs: figure(first),
+    warmSpawnUs: figure(warm),
+  };
+}
+
 /**
  * The count of an HTTP request alone, with no host around it: the primes fixture's own code
  * (its export `count_primes_below`, one thread) on an instance of this thread whose imports are
@@ -339,6 +417,7 @@ export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
         runStart: await runStart(1, 12, 1),
         http: await httpServers(1, 0.5, 200_000),
         call: await callRoundTrip(1, 200),
+        cpuPerRun: await cpuPerRun(1, 20),
         countAlone: await countAlone(2, 5, 20, 200_000),
         memory: await memory(50, 200),
       }
@@ -348,6 +427,7 @@ export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
         runStart: await runStart(5, 200, 5),
         http: await httpServers(3, 10, 200_000),
         call: await callRoundTrip(5, 5000),
+        cpuPerRun: await cpuPerRun(5, 600),
         countAlone: await countAlone(5, 40, 500, 200_000),
         memory: await memory(1000, 10_000),
       };
@@ -399,6 +479,7 @@ Ratios (requests/s): runtime / startWasiMain **${ratio(h.results.runtime['1'].re
 ${countAloneText(r)}
 **\`call()\` round trip** on a trivial export (\`add\`), ${c.callsPerRound} calls per round: median **${f(c.roundTripUs, 1)} µs**.
 
+${cpuPerRunText(r)}
 **Memory** (one runtime, poolSize 2, sampled after a full GC of the main thread):
 
 | program | RSS after ${m.steady.early} runs | after ${m.steady.late} | growth | of it, the young generation of the thread that calls \`run()\` | growth of the rest | address space | memories made | workers started |
@@ -499,6 +580,46 @@ function countAloneText(r: ServerReport): string {
 `;
 }
 
+/** The CPU a run costs by program and poolSize, against piscina's empty task, and the spawns of a run; writes the chart (a full run). */
+function cpuPerRunText(r: ServerReport): string {
+  const c = r.cpuPerRun;
+  if (!c) return '';
+  const cpu = (key: string) => c.rows.find((row) => row.key === key)!.cpuMs;
+  const piscina = cpu('piscina').median;
+  const title = `CPU a run (the process, all threads), ms: median of ${c.firstSpawnUs.rounds} rounds, line: their spread`;
+  if (!r.quick)
+    writeFileSync(
+      new URL('./results/cpu-per-run.svg', import.meta.url),
+      barChartSvg(
+        title,
+        'ms',
+        c.rows.map((row) => ({ label: row.label, figure: row.cpuMs })),
+      ),
+    );
+  const rows = c.rows.map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, piscina)}x |`).join('\n');
+  return `
+**CPU a run**: what a run costs the process, all its threads (\`process.cpuUsage()\`), back to back on
+one runtime a row (\`maxConcurrentRuns: 1\`, after 100 runs of warm-up), ${c.runsPerRound} runs a round, the rows
+in turns (each round starts with the next); piscina's empty task on its own pool
+(\`minThreads = maxThreads = 1\`) the same way.
+
+| run | CPU ms a run | over piscina's empty task |
+| --- | --- | --- |
+${rows}
+
+![CPU a run, by program and poolSize](bench/results/cpu-per-run.svg)
+
+Ratios: poolSize 4 over poolSize 0 for a run that spawns nothing **${ratio(cpu('nothing-4').median, cpu('nothing-0').median)}x**; a run that spawns and
+joins 2 threads over one that spawns none (poolSize 4) **${ratio(cpu('spawn2-4').median, cpu('nothing-4').median)}x**.
+
+**The spawns of a run** (fixture \`spawn_latency\`, poolSize 1, ${c.runsPerRound} runs a round: from the call to
+\`thread-spawn\` to the thread's first clock read, the run's first spawn and the one after it, both on the
+one pool worker, which the runtime kept parked from the run before): first **${f(c.firstSpawnUs, 1)} µs**,
+the next **${f(c.warmSpawnUs, 1)} µs** (${ratio(c.firstSpawnUs.median, c.warmSpawnUs.median)}x). The first makes the worker's instance for the run; the
+next finds the worker still spinning on its slot from the first (no \`Atomics.notify\`).
+`;
+}
+
 /** What the control row says of the others. */
 function controlText(m: ServerReport['memory']): string {
   const c = m.piscina;
@@ -534,11 +655,33 @@ function targets(r: ServerReport): Array<[string, string, boolean]> {
     ['HTTP requests/s >= 30x a program per request', `${vsProgram.toFixed(1)}x (the lower of 1 and 8 clients)`, vsProgram >= 30],
     ['HTTP requests/s at 8 clients >= piscina', `${(rate('runtime', '8') / rate('piscina', '8')).toFixed(2)}x`, rate('runtime', '8') >= rate('piscina', '8')],
     ['call() round trip median <= 50 µs', `${c.roundTripUs.median.toFixed(1)} µs`, c.roundTripUs.median <= 50],
+    ...runCostTargets(r),
     ...(['steady', 'growing'] as const).map((kind): [string, string, boolean] => [
       `RSS after ${m[kind].late} runs within 10% of after ${m[kind].early} (${kind === 'steady' ? 'first_instruction' : 'primes, growing its memory'})`,
       `${growth(m[kind]) >= 0 ? '+' : ''}${(growth(m[kind]) * 100).toFixed(1)}%`,
       growth(m[kind]) <= 0.1,
     ]),
+  ];
+}
+
+/** The targets of the issue that asked for a run to cost about what a spawn costs. */
+function runCostTargets(r: ServerReport): Array<[string, string, boolean]> {
+  const c = r.cpuPerRun;
+  if (!c) return [];
+  const cpu = (key: string) => c.rows.find((row) => row.key === key)!.cpuMs.median;
+  const rate = (mode: 'runtime' | 'piscina') => r.http.results[mode]['8'].requestsPerSecond.median;
+  const x = (value: number) => `${value.toFixed(2)}x`;
+  return [
+    ["CPU of a run that does nothing, poolSize 4, <= 3x piscina's empty task", x(cpu('nothing-4') / cpu('piscina')), cpu('nothing-4') <= 3 * cpu('piscina')],
+    ['the same run at poolSize 4 within 1.2x of poolSize 0', x(cpu('nothing-4') / cpu('nothing-0')), cpu('nothing-4') <= 1.2 * cpu('nothing-0')],
+    [
+      'a run that spawns and joins 2 threads <= 1.15x the run that does nothing',
+      x(cpu('spawn2-4') / cpu('nothing-4')),
+      cpu('spawn2-4') <= 1.15 * cpu('nothing-4'),
+    ],
+    ['HTTP requests/s at 8 clients >= 0.9x piscina', x(rate('runtime') / rate('piscina')), rate('runtime') >= 0.9 * rate('piscina')],
+    ['run start median <= 0.1 ms', `${r.runStart.runtimeMs.median.toFixed(3)} ms`, r.runStart.runtimeMs.median <= 0.1],
+    ['first spawn of a run within 2x of a warm spawn', x(c.firstSpawnUs.median / c.warmSpawnUs.median), c.firstSpawnUs.median <= 2 * c.warmSpawnUs.median],
   ];
 }
 
