@@ -241,3 +241,62 @@ describe('the control block: each protocol keeps to its words', () => {
     expect(elsewhere).toEqual([]);
   });
 });
+
+describe('a control block passed from one run to the next', () => {
+  it('rearm: the block serves the new run as a new one would (tids from 1, counters at 0, no main instance, running), and keeps its parked pool', () => {
+    const control = SharedControl.create(4, 4, { run: 7 });
+    const fresh = SharedControl.create(4, 4, { run: 8 });
+    // Run 7: two pool workers park, a thread spawns, returns, writes output; the run ends.
+    control.idle.poolWorkersStarting(2);
+    control.idle.reserve(2);
+    control.idle.poolWorkerReady(0);
+    control.idle.poolWorkerReady(1);
+    control.threads.markMainInstantiated();
+    expect(control.threads.admit(0)).toBe(1);
+    expect(control.threads.nextTid()).toBe(1);
+    control.warmSpawned();
+    control.output.reserve(10);
+    control.threads.countOut();
+    control.idle.rejoin(control.idle.claim());
+    control.markEnding();
+    expect(control.idle.atRest()).toBe(true);
+    control.rearm(8);
+    // Every per-run word reads as in a new block for run 8 (the counters the program's stats come from too).
+    for (const word of [Header.State, Header.LastTid, Header.LiveThreads, Header.PeakLiveThreads, Header.WarmSpawns, Header.ColdSpawns, Header.FailedSpawns]) {
+      expect(control.load(word), `word ${word}`).toBe(fresh.load(word));
+    }
+    for (const word of [
+      Header.MainInstantiated,
+      Header.OutputSeq,
+      Header.OutputInFlight,
+      Header.ClaimWatch,
+      Header.LastThreadWatch,
+      Header.SpinHits,
+      Header.SpinMicros,
+      Header.Run,
+    ]) {
+      expect(control.load(word), `word ${word}`).toBe(fresh.load(word));
+    }
+    expect(control.threads.currentRun()).toBe(8);
+    expect(control.threads.running()).toBe(true);
+    expect(control.threads.nextTid()).toBe(1);
+    expect(control.output.reserve(1)).toBe(0);
+    // The pool stays: its two workers are on the stack, their places taken.
+    expect(control.idle.reserved()).toBe(2);
+    expect([control.idle.claim(), control.idle.claim(), control.idle.claim()].sort()).toEqual([-1, 0, 1]);
+  });
+
+  it('is at rest only with no pool worker starting, none asked for, none on its way back and no spawn waiting', () => {
+    const control = SharedControl.create(4);
+    expect(control.idle.atRest()).toBe(true);
+    control.idle.poolWorkersStarting(1);
+    expect(control.idle.atRest()).toBe(false);
+    control.idle.poolWorkerReady(0);
+    expect(control.idle.atRest()).toBe(true);
+    control.idle.threadReturning();
+    expect(control.idle.atRest()).toBe(false);
+    control.idle.threadReturned();
+    control.idle.requestWorker();
+    expect(control.idle.atRest()).toBe(false);
+  });
+});

@@ -357,7 +357,7 @@ export class Program {
     running.delete(this.namespace);
     this.endStats = this.stats();
     if (kept) this.poolKeeper!.settle(this.workersLeftBehind);
-    this.calls.rejectAll(this.endError());
+    this.calls.rejectAll(() => this.endError());
     if ('code' in outcome) this.settle.resolve(outcome.code);
     else this.settle.reject(outcome.error);
   }

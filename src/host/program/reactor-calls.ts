@@ -85,7 +85,10 @@ export class ReactorCalls {
   }
 
   /** The program ended: whatever waits rejects with `error`. */
-  rejectAll(error: Error): void {
+  /** Rejects every call waiting, and the wait for `_initialize`, with `errorOf()` (made only if one waits: capturing its stack costs). */
+  rejectAll(errorOf: () => Error): void {
+    if (!this.initialized && this.pending.size === 0) return;
+    const error = errorOf();
     this.initialized?.reject(error);
     this.initialized = undefined;
     for (const call of this.pending.values()) call.reject(error);
