@@ -64,12 +64,15 @@ describe('a runtime in a long-lived process', () => {
     expect(last.stats.liveWorkers).toBeLessThanOrEqual(4 * 1);
   }, 320_000);
 
-  it(`${count} runs that spawn two threads each on a pool kept from run to run: RSS less the young generation after ${count} runs within 10% of what it was after a tenth of them`, async () => {
+  const keptEarly = Math.max(Math.min(1000, count / 2), count / 10);
+  it(`${count} runs that spawn two threads each on a pool kept from run to run: RSS less the young generation after ${count} runs within 10% of what it was after ${keptEarly}`, async () => {
     // spawn_join at poolSize 4: every run's threads go to pool workers the run before left parked,
     // which make a new instance for each run they serve and never go back to their loop: without
     // their own share of collections (pool-thread.ts, afterRun) RSS less the young generation grew
-    // by 20% from 1,000 to 10,000 runs here (Node 20), and did not level off.
-    const early = Math.min(1000, count / 10);
+    // by 20% from 1,000 to 10,000 runs here (Node 20), and did not level off. The first sample comes
+    // after the warm-up: from 100 to 1,000 runs it grew by 8-20% on Node 24 (the workers' heaps), then
+    // by 5.6% more to 10,000.
+    const early = keptEarly;
     const result = await runNode(
       ['--expose-gc', host, JSON.stringify({ wasm: fixture('spawn_join'), count, samples: [early, count], poolSize: 4, args: [] })],
       {
