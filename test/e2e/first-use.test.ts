@@ -94,7 +94,14 @@ describe('error messages', () => {
 describe('the debug trace', () => {
   it('NODE_DEBUG=wasi-threads logs each spawn (warm, cold, refused), thread start and return, trap and the end, to stderr; off, nothing', async () => {
     const example = fileURLToPath(new URL('../../examples/split_sum.wasm', import.meta.url));
-    const traced = await runNode([cli, 'run', '--pool', '1', '--max-threads', '1', example, '3'], { env: { NODE_DEBUG: 'wasi-threads' } });
+    // Three threads one after another on one pool worker: short_threads joins each before the next
+    // spawn, and --max-threads 1 makes that spawn wait for the thread to be counted out (at most 20
+    // ms). Not split_sum with 3 threads: it spawns them all at once, so its second spawn waited for
+    // its first thread's sum, and a refused spawn's share is summed by nobody (it waited for good
+    // when, in CI on Node 26, that sum took more than 20 ms).
+    const traced = await runNode([cli, 'run', '--pool', '1', '--max-threads', '1', fixture('short_threads'), '3', '1'], {
+      env: { NODE_DEBUG: 'wasi-threads' },
+    });
     expect(traced.status).toBe(0);
     const lines = traced.stderr.split('\n').filter((l) => l.startsWith('WASI-THREADS '));
     for (const tid of [1, 2, 3]) {
