@@ -5,7 +5,7 @@
  */
 import type { Figure } from './sections.js';
 
-const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function barChartSvg(title: string, unit: string, rows: Array<{ label: string; figure: Figure }>): string {
   const labelWidth = 520;
@@ -20,15 +20,15 @@ export function barChartSvg(title: string, unit: string, rows: Array<{ label: st
     const y = top + i * rowHeight;
     const mid = y + rowHeight / 2;
     return [
-      `<text x="${labelWidth - 8}" y="${mid + 4}" text-anchor="end">${escape(label.replace(/`/g, ''))}</text>`,
+      `<text x="${labelWidth - 8}" y="${mid + 4}" text-anchor="end">${escapeXml(label.replace(/`/g, ''))}</text>`,
       `<rect x="${labelWidth}" y="${y + 6}" width="${(x(figure.median) - labelWidth).toFixed(1)}" height="${rowHeight - 12}" fill="#4a7ab5"/>`,
       `<line x1="${x(figure.min).toFixed(1)}" x2="${x(figure.max).toFixed(1)}" y1="${mid}" y2="${mid}" stroke="#111" stroke-width="1.5"/>`,
-      `<text x="${(x(figure.max) + 6).toFixed(1)}" y="${mid + 4}">${figure.median.toFixed(2)} ${escape(unit)}</text>`,
+      `<text x="${(x(figure.max) + 6).toFixed(1)}" y="${mid + 4}">${figure.median.toFixed(2)} ${escapeXml(unit)}</text>`,
     ].join('');
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="#fff"/>
-<text x="${width / 2}" y="22" text-anchor="middle" font-size="14">${escape(title)}</text>
+<text x="${width / 2}" y="22" text-anchor="middle" font-size="14">${escapeXml(title)}</text>
 ${bars.join('\n')}
 </svg>
 `;

@@ -539,9 +539,9 @@ Per program a worker serves (three a run: the main thread's and two threads'), r
 the program (its set-up, instantiation and protocol, and for the main thread the program's own start,
 allocations and first touches of the pages it grows into), 0.15-0.2 ms in the collections after it,
 0.33-0.39 ms waiting for and taking the next boot (an event-loop turn, the message), ~0.03 ms
-telling the runtime it is free. \`first_instruction\` costs
-1.2 ms a run with poolSize 0 and 3.0-3.6 ms with poolSize 2: two prepared pool workers that no
-thread uses cost ~2 ms of a run. The count costs more inside a run than alone: \`primes 1 200000\`
+telling the runtime it is free. \`first_instruction\` cost
+1.2 ms a run with poolSize 0 and 3.0-3.6 ms with poolSize 2 then: two prepared pool workers that no
+thread used cost ~2 ms of a run (a runtime keeps pools from run to run since: see "CPU a run" above). The count costs more inside a run than alone: \`primes 1 200000\`
 less \`primes 1 10\` is ~8.5 ms of CPU against 6.8 ms on the bench's thread with nothing around it
 (the next runs' preparation and the collections share the two vCPUs with it).
 
@@ -556,6 +556,7 @@ module against a memory costs ~30 µs (2,000 in a row): reusing instances from r
 would need their globals and tables reset and \`data.drop\` undone, would save little of the ~1 ms a
 program costs a worker.
 
+${runCostText(r)}
 **Targets** (from the issue that asked for server mode), as measured above:
 
 | target | measured | met |
@@ -662,6 +663,42 @@ function targets(r: ServerReport): Array<[string, string, boolean]> {
       growth(m[kind]) <= 0.1,
     ]),
   ];
+}
+
+/**
+ * What a run costs now, where it goes, and what would remove the rest: observations made while
+ * writing the kept pools (not measured by the bench, so dated), shown beside the bench's figures.
+ */
+function runCostText(r: ServerReport): string {
+  if (!r.cpuPerRun) return '';
+  return `What is left of a run's cost, and what would remove it (observed on 2026-12-07 while writing the
+kept pools, not measured by the bench; Node 20, back to back on one runtime, \`maxConcurrentRuns: 1\`):
+
+- **Idle pool workers** cost a run nothing now: a run that ends at rest leaves its pool parked on its
+  control block for the next run on its memory (\`src/host/runtime/kept-pools.ts\`), so those
+  workers get no boot, no message and no collection. Before, every pool worker of every run was
+  booted, instantiated, recalled and collected: ~0.5 ms of CPU a worker a run (\`first_instruction\`
+  at poolSize 4: 5.3 ms a run, then 1.9 ms, interleaved A/B in one process with 5 other runtimes).
+- **A spawn** of a run costs more than a warm spawn within a run: the pool worker makes its instance
+  for the run first (~30 µs alone, 60 µs beside a CI run; the instance's WASI and imports are kept,
+  forgetting the run before), and it was parked rather than spinning. Its share of collections (a
+  full one every 32 runs it serves, needed: without it RSS less the young generation grew 20% from
+  1,000 to 10,000 runs) is ~0.1 ms a spawned thread. What would remove the instantiation: keeping
+  the instance from run to run, its mutable globals and tables reset by a function the load-time
+  rewrite appends, and its start function run again; not done.
+- **The run itself**, one that spawns nothing: its main thread's worker is still lent and booted
+  for each run (the boot message, with the module and the memory, deserialized in the worker; its
+  instance; \`go\`; \`main-done\`; \`free\`; an event-loop turn on each side), and a full
+  collection every 32 programs a worker serves (~8.5 ms each, ~0.25 ms a run). On the main thread,
+  the run's bookkeeping (a \`Program\`, its stdio, limits and queue place) and the wake-ups of
+  its event loop. What would remove most of it: keeping the main thread's worker on the run's
+  control block too, handed the next run by \`Atomics.notify\` as a spawn hands a thread, and
+  making its instance there (a command's main instance cannot be kept: its start function fills
+  the memory).
+- **Memory**: 10,000 runs of \`spawn_join\` at poolSize 4, all on kept pools: RSS 230 MB after 1,000,
+  253 MB after 10,000 (+9.7%), of which the young generation of the thread that calls \`run()\`
+  15.8 -> 30.8 MB; the rest +3.4% (\`test/soak/runtime-over-time.test.ts\` holds the rest within 10%).
+`;
 }
 
 /** The targets of the issue that asked for a run to cost about what a spawn costs. */
