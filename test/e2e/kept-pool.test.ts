@@ -43,6 +43,16 @@ describe('a pool kept from run to run', () => {
     expect(kept).toBeGreaterThan(40);
   });
 
+  it('a run with a maxMemoryPages of its own keeps no pool: no run would take it, so its workers go back to the runtime', async () => {
+    // spawn_join waits for its pool to boot (its two threads need it), so each run ends at rest.
+    const runtime = await runtimeFor('spawn_join', { poolSize: 2, maxConcurrentRuns: 1, preparedRuns: 2 });
+    for (let i = 0; i < 10; i++) expect((await runtime.run({ maxMemoryPages: 64, stdout: 'buffer' })).exitCode).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const { liveWorkers, idleWorkers } = runtime.stats();
+    // Lent: the two prepared runs' main and pool workers, and nothing held for runs that never come.
+    expect(liveWorkers - idleWorkers).toBeLessThanOrEqual(2 * (1 + 2));
+  });
+
   it('a run that ends while its threads still run keeps no pool: every run after it boots its own, and each exits as it should', async () => {
     // abnormal_end exit: a thread calls proc_exit(42) while two others spin and one waits; the
     // spinning workers can only be ended. Were their pool kept, the next run would hand a thread to
