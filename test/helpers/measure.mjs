@@ -1,5 +1,5 @@
 // The process's RSS, virtual size, open descriptors and JS memory (and the resident size of this
-// thread's young generation) after a full GC (run node with --expose-gc): what the leak tests sample. `collect: false` samples without the GC.
+// thread's young generation and of its whole V8 heap) after a full GC (run node with --expose-gc): what the leak tests sample. `collect: false` samples without the GC.
 import { readdirSync, readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics } from 'node:v8';
 
@@ -13,6 +13,9 @@ export async function measure({ collect = true } = {}) {
   const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)[1]) * 1024;
   const { heapUsed, external, arrayBuffers } = process.memoryUsage();
   // This thread's young generation, resident: V8 grows it with the allocation rate, up to --max-semi-space-size.
-  const young = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.physical_space_size ?? 0;
-  return { rss: kb('VmRSS'), virtual: kb('VmSize'), fds: readdirSync('/proc/self/fd').length, heapUsed, external, arrayBuffers, young };
+  const spaces = getHeapSpaceStatistics();
+  const young = spaces.find((space) => space.space_name === 'new_space')?.physical_space_size ?? 0;
+  // This thread's whole V8 heap, resident: what its own collections decide, young and old generations together.
+  const heap = spaces.reduce((sum, space) => sum + space.physical_space_size, 0);
+  return { rss: kb('VmRSS'), virtual: kb('VmSize'), fds: readdirSync('/proc/self/fd').length, heapUsed, external, arrayBuffers, young, heap };
 }
