@@ -8,7 +8,8 @@ import type { Figure } from './sections.js';
 const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function barChartSvg(title: string, unit: string, rows: Array<{ label: string; figure: Figure }>): string {
-  const labelWidth = 520;
+  // Room for the longest label at ~6.6 px a character of 12 px sans-serif.
+  const labelWidth = Math.ceil(Math.max(...rows.map((row) => row.label.replace(/`/g, '').length)) * 6.6) + 16;
   const barWidth = 360;
   const rowHeight = 30;
   const top = 40;

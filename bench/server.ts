@@ -258,7 +258,8 @@ const cpuSince = (before: NodeJS.CpuUsage) => {
  * CPU a run costs the process, all its threads (`process.cpuUsage`), back to back on one runtime
  * each (`maxConcurrentRuns: 1`, after a warm-up), against piscina's empty task on one thread
  * (`minThreads = maxThreads = 1`, as its docs set a pool up); the rows go in turns, each round
- * starting with the next. And the first spawn of a run against the next one, on one pool worker.
+ * starting with the next, each row alone in the process. And the first spawn of a run against the
+ * next one, on one pool worker.
  */
 async function cpuPerRun(rounds: number, runs: number): Promise<CpuPerRun> {
   log(`server: CPU a run, ${rounds} rounds x ${runs} runs a row`);
@@ -274,25 +275,46 @@ async function cpuPerRun(rounds: number, runs: number): Promise<CpuPerRun> {
       args: ['short_threads', '2', '2'],
     },
   ];
-  const runtimes = await Promise.all(programs.map((p) => createRuntime({ wasmFile: fixture(p.wasm), poolSize: p.poolSize, maxConcurrentRuns: 1 })));
-  const pool = new Piscina({ filename: new URL('./peers/empty-task.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1 });
-  const latency = await createRuntime({ wasmFile: fixture('spawn_latency'), poolSize: 1, maxConcurrentRuns: 1 });
-  const rows = [
-    ...programs.map((p, i) => ({ key: p.key, label: p.label, run: () => runtimes[i]!.run({ args: p.args, stdout: 'buffer' }) })),
-    { key: 'piscina', label: "piscina's empty task", run: () => pool.run(0) },
+  // Each row's runtime (or pool) made anew for each of its rounds and closed after: no row's workers
+  // share the process with another row's.
+  type Host = { run: () => Promise<unknown>; close: () => Promise<void> };
+  const rows: Array<{ key: string; label: string; open: () => Promise<Host> }> = [
+    ...programs.map((p) => ({
+      key: p.key,
+      label: p.label,
+      open: async (): Promise<Host> => {
+        const runtime = await createRuntime({ wasmFile: fixture(p.wasm), poolSize: p.poolSize, maxConcurrentRuns: 1 });
+        return { run: () => runtime.run({ args: p.args, stdout: 'buffer' }), close: () => runtime.close() };
+      },
+    })),
+    {
+      key: 'piscina',
+      label: "piscina's empty task",
+      open: async (): Promise<Host> => {
+        const pool = new Piscina({ filename: new URL('./peers/empty-task.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1 });
+        return { run: () => pool.run(0), close: () => pool.destroy() };
+      },
+    },
   ];
   const perRound = new Map<string, number[]>(rows.map((row) => [row.key, []]));
   const first: number[] = [];
   const warm: number[] = [];
-  try {
-    for (const row of rows) for (let i = 0; i < 100; i++) await row.run(); // warm-up
-    for (let round = 0; round < rounds; round++) {
-      for (let k = 0; k < rows.length; k++) {
-        const row = rows[(round + k) % rows.length]!;
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < rows.length; k++) {
+      const row = rows[(round + k) % rows.length]!;
+      const host = await row.open();
+      try {
+        for (let i = 0; i < 100; i++) await host.run(); // warm-up
         const before = process.cpuUsage();
-        for (let i = 0; i < runs; i++) await row.run();
+        for (let i = 0; i < runs; i++) await host.run();
         perRound.get(row.key)!.push(cpuSince(before) / runs);
+      } finally {
+        await host.close();
       }
+    }
+    const latency = await createRuntime({ wasmFile: fixture('spawn_latency'), poolSize: 1, maxConcurrentRuns: 1 });
+    try {
+      for (let i = 0; i < 100; i++) await latency.run({ stdout: 'buffer' }); // warm-up
       const firsts: number[] = [];
       const warms: number[] = [];
       for (let i = 0; i < runs; i++) {
@@ -302,9 +324,9 @@ async function cpuPerRun(rounds: number, runs: number): Promise<CpuPerRun> {
       }
       first.push(median(firsts));
       warm.push(median(warms));
+    } finally {
+      await latency.close();
     }
-  } finally {
-    await Promise.all([...runtimes.map((runtime) => runtime.close()), latency.close(), pool.destroy()]);
   }
   return {
     runsPerRound: runs,
@@ -600,9 +622,9 @@ function cpuPerRunText(r: ServerReport): string {
   const rows = c.rows.map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, piscina)}x |`).join('\n');
   return `
 **CPU a run**: what a run costs the process, all its threads (\`process.cpuUsage()\`), back to back on
-one runtime a row (\`maxConcurrentRuns: 1\`, after 100 runs of warm-up), ${c.runsPerRound} runs a round, the rows
-in turns (each round starts with the next); piscina's empty task on its own pool
-(\`minThreads = maxThreads = 1\`) the same way.
+one runtime a row (\`maxConcurrentRuns: 1\`, made for the round, after 100 runs of warm-up, closed
+after: no other row's workers in the process), ${c.runsPerRound} runs a round, the rows in turns (each round
+starts with the next); piscina's empty task on its own pool (\`minThreads = maxThreads = 1\`) the same way.
 
 | run | CPU ms a run | over piscina's empty task |
 | --- | --- | --- |
@@ -674,11 +696,17 @@ function runCostText(r: ServerReport): string {
   return `What is left of a run's cost, and what would remove it (observed on 2026-12-07 while writing the
 kept pools, not measured by the bench; Node 20, back to back on one runtime, \`maxConcurrentRuns: 1\`):
 
-- **Idle pool workers** cost a run nothing now: a run that ends at rest leaves its pool parked on its
-  control block for the next run on its memory (\`src/host/runtime/kept-pools.ts\`), so those
+- **Idle pool workers** do nothing for a run now: a run that ends at rest leaves its pool parked on
+  its control block for the next run on its memory (\`src/host/runtime/kept-pools.ts\`), so those
   workers get no boot, no message and no collection. Before, every pool worker of every run was
   booted, instantiated, recalled and collected: ~0.5 ms of CPU a worker a run (\`first_instruction\`
   at poolSize 4: 5.3 ms a run, then 1.9 ms, interleaved A/B in one process with 5 other runtimes).
+  What poolSize 4 still costs over poolSize 0 for such a run moved with the method more than the
+  spreads above show: 1.1x with every row's runtime alive in one process (the bench's method on
+  the first run of 2026-12-07), 1.9x with each row's runtime made for its round (the table above),
+  1.06-1.5x in separate processes, one runtime each (six alternations, after a 2 s pause that
+  let the workers' start-up settle: it changed nothing). The kept pool is in use in all of them
+  (every run after the first two found its 4 workers kept); what the rest is, I did not find.
 - **A spawn** of a run costs more than a warm spawn within a run: the pool worker makes its instance
   for the run first (~30 µs alone, 60 µs beside a CI run; the instance's WASI and imports are kept,
   forgetting the run before), and it was parked rather than spinning. Its share of collections (a

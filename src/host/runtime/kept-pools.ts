@@ -91,7 +91,7 @@ export class KeptPools {
     return { keeper, kept: () => kept !== undefined };
   }
 
-  /** Lets the most recently kept pool go (a running program's spawn needs its workers); whether there was one. */
+  /** Lets the longest-kept pool go (a running program's spawn needs its workers); whether there was one. */
   releaseOne(): boolean {
     const kept = this.ready.shift();
     if (!kept) return false;
