@@ -41,7 +41,10 @@ describe('no program outlives its end', () => {
     // where glibc keeps the stacks of ended threads and free arena pages for a while, so RSS swells
     // and falls back: what a program leaks can never be given back, so it lifts the lowest of the
     // late samples over the lowest of the early ones (11 KB a program lifts it by 10% across the
-    // 540 or more programs between the groups on the full count).
+    // 540 or more programs between the groups on the full count). With fewer programs (CI's other
+    // lines) the bound is 20%: there the test is for leaks of a whole program (a worker's isolate,
+    // megabytes each), and glibc may take one step of its own in a short run (Node 26, 100
+    // programs: flat at 72.5-73.0 MB, then 78.4 MB from program 82 on, and flat again).
     const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     const shown = points.map((p) => `${p.at}: ${mb(p.rss)} MB (heap ${mb(p.heap)}, used ${mb(p.heapUsed)})`).join(', ');
     const native = (p: (typeof points)[number]) => p.rss - p.heap;
@@ -50,7 +53,7 @@ describe('no program outlives its end', () => {
     expect(floor(late, (p) => p.heapUsed) - floor(early, (p) => p.heapUsed), `this thread's JS objects (${shown})`).toBeLessThan(2 ** 20);
     const earlyNative = floor(early, native);
     expect(floor(late, native) - earlyNative, `lowest late RSS over lowest early RSS, this thread's V8 heap left out (${shown})`).toBeLessThan(
-      earlyNative * 0.1,
+      earlyNative * (count >= 1000 ? 0.1 : 0.2),
     );
     expect(Math.max(...points.map(native)), `highest RSS sample, this thread's V8 heap left out (${shown})`).toBeLessThan(earlyNative * 1.25);
   }, 320_000);
