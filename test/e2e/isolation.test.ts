@@ -2,17 +2,15 @@
 // a hostile program would (its own threads racing every check), long enough that it fails reliably
 // when the guarantee is false (each fails against a host without the guarantee's check).
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Errno } from '../../src/wasi/constants.js';
-import { fixture, runHost, runNode, runProgram } from '../helpers/run-host.js';
+import { fixture, runHost, runNode, runProgram, tempDir } from '../helpers/run-host.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const run = (args: string[]) => runNode([cli, 'run', ...args], { timeoutMs: 60_000 });
-const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `wtw-${name}-`));
 
 describe('path calls cannot be raced out of a preopen', () => {
   it('a symlink to outside and a real directory swapped at one name by another thread: 6,000 opens, no escape', async () => {

@@ -1,14 +1,11 @@
 // A runtime keeps the pool of a run that ended at rest for its next run on the same memory: the
 // pool workers stay parked, do nothing for a run that spawns no thread, and never carry anything of
 // one run into the next.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/run-host.js';
 import { useRuntimes } from '../helpers/runtimes.js';
 
 const runtimeFor = useRuntimes();
-const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `wtw-${name}-`));
 
 describe('a pool kept from run to run', () => {
   it('a run that spawns no thread finds its whole pool parked from the run before, and starts only its main thread', async () => {

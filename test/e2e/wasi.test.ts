@@ -2,29 +2,14 @@
 // never hold up the program's end, and preopens as a security boundary. Programs run through the
 // CLI in child processes.
 import { execFileSync } from 'node:child_process';
-import {
-  closeSync,
-  constants,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fixture, type RunOptions, runNode } from '../helpers/run-host.js';
+import { fixture, type RunOptions, runNode, tempDir } from '../helpers/run-host.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const run = (args: string[], options?: RunOptions) => runNode([cli, 'run', ...args], options);
-const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `wtw-${name}-`));
 
 describe('one descriptor table for all threads', () => {
   it('lets a spawned thread write to a file the main thread opened, and close it for everyone', async () => {

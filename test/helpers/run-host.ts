@@ -1,9 +1,14 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProgramStats } from '../../src/index.js';
 
 /** Runs fixture programs in child `node` processes through test/helpers/host.mjs, for tests and benchmarks. */
 export const fixture = (name: string) => fileURLToPath(new URL(`../../fixtures/build/${name}.wasm`, import.meta.url));
+/** A new directory of its own under the system's temporary directory, named after `name`. */
+export const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `wtw-${name}-`));
 export const hostFile = fileURLToPath(new URL('./host.mjs', import.meta.url));
 
 export interface ProgramSpec {

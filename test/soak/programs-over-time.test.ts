@@ -1,13 +1,8 @@
 // Many programs one after another in one process: nothing of a program outlives its end (workers,
 // descriptors, memory reservations, JS objects), however many came before.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fixture, runNode } from '../helpers/run-host.js';
-
-const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `wtw-${name}-`));
+import { fixture, runNode, tempDir } from '../helpers/run-host.js';
 
 describe('no program outlives its end', () => {
   // 1,000 as the issue asks on the machine's own Node; CI's other Node lines run fewer (a leaked
