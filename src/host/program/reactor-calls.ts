@@ -84,8 +84,7 @@ export class ReactorCalls {
     this.pending.delete(id);
   }
 
-  /** The program ended: whatever waits rejects with `error`. */
-  /** Rejects every call waiting, and the wait for `_initialize`, with `errorOf()` (made only if one waits: capturing its stack costs). */
+  /** The program ended: rejects every call waiting, and the wait for `_initialize`, with `errorOf()` (made only if one waits: capturing its stack costs). */
   rejectAll(errorOf: () => Error): void {
     if (!this.initialized && this.pending.size === 0) return;
     const error = errorOf();

@@ -1,7 +1,7 @@
 /**
  * The pools that a runtime's runs left parked, each with its memory, for the next prepared runs.
  *
- * A run that ends at rest (see `Program.offerPool`) does not recall its idle pool workers: they
+ * A run that ends at rest (see `offerPool` in host/program/pool-handover.ts) does not recall its idle pool workers: they
  * stay parked on its control block, holding its memory, and the next prepared run on that memory
  * takes them as they are (`KeptPool`). So a pool worker that no thread of a run uses does nothing
  * for that run: no boot, no instance, no message, no garbage (a pool booted for every run cost

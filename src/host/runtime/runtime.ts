@@ -318,11 +318,12 @@ export class Runtime {
 
   private prepare(maximum = this.memoryLimits?.maximum): Program {
     const run = this.nextRun++;
+    // Only runs with the runtime's maximum take and keep pools: the prepared runs have it.
+    const standard = maximum === this.memoryLimits?.maximum;
     // A pool the run before left parked on its memory, or a memory (passed on or new) and a pool to boot.
-    const taken = maximum === this.memoryLimits?.maximum ? this.keptPools.take() : undefined;
+    const taken = standard ? this.keptPools.take() : undefined;
     const { memory, address, reused } = taken ? { ...taken.memory, reused: true } : this.memories.forRun(maximum);
-    // Only a run with the runtime's maximum keeps its pool: the prepared runs that take kept pools have it.
-    const keeping = memory && maximum === this.memoryLimits?.maximum ? this.keptPools.keeperFor(run, { memory, address }, maximum) : undefined;
+    const keeping = memory && standard ? this.keptPools.keeperFor(run, { memory, address }, maximum) : undefined;
     const program = new Program(
       { ...this.config, namespace: `${this.config.namespace}_run${run}` },
       { ...this.loaded, memory, memoryAddress: address },
