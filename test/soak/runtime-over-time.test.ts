@@ -54,9 +54,12 @@ describe('a runtime in a long-lived process', () => {
     const [first, mid, last] = [seen[early], seen[middle], seen[count]];
     // RSS levels off: measured on Node 20, 2 vCPUs, 100 MB after 1,000 runs, +24 MB to 5,500, +9 MB
     // more to 10,000 (the same ~+30 MB as when each run's memory was 32 MB; the workers' V8 heaps
-    // settle); with 1,000 runs on Node 22-26, +6-18 MB to 550 and +0-2 MB more. A leak of a memory
-    // or a worker per run is far more, and does not level off.
-    expect(last.rss - mid.rss).toBeLessThan(Math.max(mid.rss - first.rss, first.rss * 0.05));
+    // settle). Judged less this thread's own V8 heap, which V8 sizes as it likes: with 1,000 runs on
+    // Node 22 RSS grew +10.4 MB to 550 and +8.7 MB more, of which this thread's heap +3.9 and +6.3
+    // MB (clean-clone CI failed it so once); the rest +6.5 and +2.3 MB. A leak of a memory or a
+    // worker per run is far more, native, and does not level off.
+    const rest = (sample: { rss: number; heap: number }) => sample.rss - sample.heap;
+    expect(rest(last) - rest(mid)).toBeLessThan(Math.max(rest(mid) - rest(first), rest(first) * 0.05));
     expect(last.rss).toBeLessThan(first.rss * 1.5);
     expect(last.fds).toBe(first.fds);
     expect(last.virtual).toBeLessThan(first.virtual * 1.1);
