@@ -51,10 +51,10 @@ export interface BootData {
   sharedWasi?: { fdTable: SharedArrayBuffer };
   /**
    * The WASI's args, env and preopen names. Absent for a prepared run's workers, which get them
-   * later through their inbox: the main thread's in `go`, a pool worker's in `config`.
+   * later: the main thread's with the seat's `Go` order, a pool worker's in a `config` message.
    */
   runConfig?: RunConfig;
-  /** A prepared run's main thread waits for `go` (or `end`) after it is instantiated. */
+  /** A runtime's prepared run: its main thread takes its orders on the main seat (shared/control/main-seat.ts) once it is instantiated. */
   awaitGo: boolean;
   /** The main thread zeroes the memory (an earlier run's) before it is instantiated; no other thread touches it before. */
   clearMemory: boolean;
@@ -115,12 +115,13 @@ export type WorkerMessage =
  */
 export type InboxMessage =
   | { type: 'boot'; boot: BootData }
-  /** The run's config, for a pool worker that was booted before its run was given one, or that asked for it. */
+  /**
+   * The run's config, for a pool worker that was booted before its run was given one, or that
+   * asked for it, and for a main thread whose config did not fit the main seat's area.
+   */
   | { type: 'config'; run: number; config: RunConfig }
-  /** The prepared run starts: a command's `_start`, or a reactor's `_initialize` and then calls. */
-  | { type: 'go'; run: number; config: RunConfig; reactor: boolean }
   | { type: 'call'; run: number; id: number; name: string; args: unknown[] }
-  /** The run ends while this (main thread) worker waits in its inbox: leave it. */
+  /** The run ends while this reactor's main thread worker waits in its inbox for calls: leave it. */
   | { type: 'end'; run: number }
   /** To an idle worker: look at the collection epoch (garbage.ts). */
   | { type: 'collect' };

@@ -25,11 +25,11 @@ function mergeImports(base: WasmImports, extra: WasmImports | undefined): WasmIm
   return merged;
 }
 
-/** A runtime's pool worker that stays parked on its control block from one run to the next (worker/runtime-loop.ts). */
+/** A runtime's worker that stays on its control block from one run to the next (worker/runtime-loop.ts): parked in the pool, or on the main seat. */
 export interface LaterRuns {
   /** Readies the worker's WASI for a later run of the same control block (see `SharedWasi.rearm`). */
   rearmWasi(): void;
-  /** After a thread of a later run returned and its worker is back on the stack (its collections, see garbage.ts). */
+  /** After a thread of a run returned and its worker is back on the stack or its seat (its collections, see garbage.ts). */
   afterRun(): void;
 }
 
@@ -44,7 +44,18 @@ export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike,
   const make = instanceMaker(boot, config, wasi, link, control, tidOfThisWorker);
   const made = make();
   if (!made) return leave(link);
-  if (boot.role === 'main') return runMainThread(boot, made.instance, config, wasi, link);
+  if (boot.role === 'main') {
+    const seated = later && {
+      // The next run on the block: its memory zeroed, then a new instance on the same imports, whose WASI forgets the run before.
+      prepare: () => {
+        later.rearmWasi();
+        if (boot.memory) clearMemory(boot.memory, boot.memoryAddress);
+        return make()?.instance;
+      },
+      afterRun: later.afterRun,
+    };
+    return runMainThread(boot, control, made.instance, config, wasi, link, seated);
+  }
   const laterRuns = later && {
     // A new instance on the same imports, whose WASI forgets the run before.
     reinstantiate: () => {

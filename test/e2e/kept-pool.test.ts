@@ -8,19 +8,22 @@ import { useRuntimes } from '../helpers/runtimes.js';
 const runtimeFor = useRuntimes();
 
 describe('a pool kept from run to run', () => {
-  it('a run that spawns no thread finds its whole pool parked from the run before, and starts only its main thread', async () => {
+  it('a run that spawns no thread finds its whole pool parked and its main thread worker seated from the run before, and starts no worker', async () => {
     const runtime = await runtimeFor('first_instruction', { poolSize: 4, maxConcurrentRuns: 1, preparedRuns: 1 });
     const runs = [];
     for (let i = 0; i < 40; i++) runs.push((await runtime.run({ stdout: 'buffer' })).stats);
     // The first runs were prepared before any run had ended: they booted pools of their own.
     const later = runs.slice(5);
     expect(later.map((stats) => stats.poolWorkersKept)).toEqual(later.map(() => 4));
-    expect(later.map((stats) => stats.workersCreated)).toEqual(later.map(() => 1));
-    // Four pool workers kept, and mains lent back and forth: nowhere near a pool started per run.
-    expect(runtime.stats().workersCreated).toBeLessThan(16);
+    expect(later.map((stats) => stats.mainWorkerKept)).toEqual(later.map(() => true));
+    expect(later.map((stats) => stats.workersCreated)).toEqual(later.map(() => 0));
+    // Lent again, not booted: each of those runs took its main thread's worker from the run before.
+    const { workersCreated, workersReused } = runtime.stats();
+    expect(workersCreated).toBeLessThan(16);
+    expect(workersReused).toBeLessThan(10);
   });
 
-  it('nothing of one run reaches the next through a kept pool worker: not its globals, table, descriptors or memory, over 60 runs', async () => {
+  it('nothing of one run reaches the next through a kept pool or main thread worker: not their globals, tables, descriptors or memory, over 60 runs', async () => {
     // kept_pool's thread looks for what the runs before it left in its instance (a global, a table
     // slot) and leaves the same for the next; _start looks for a descriptor the thread of an earlier
     // run left open and for its write to the memory. With poolSize 1 every run's thread goes to the
@@ -33,11 +36,28 @@ describe('a pool kept from run to run', () => {
       const result = await runtime.run({ preopens, stdout: 'buffer' });
       expect(result.exitCode).toBe(0);
       outputs.push(result.stdout.toString());
-      if (result.stats.poolWorkersKept === 1 && result.stats.warmSpawns === 1) kept++;
+      if (result.stats.poolWorkersKept === 1 && result.stats.warmSpawns === 1 && result.stats.mainWorkerKept) kept++;
     }
     expect(outputs).toEqual(outputs.map(() => '@\n'));
     // The attack reached its target: most runs' thread ran on the worker of the run before (a run still refilling its pool at its end keeps none).
     expect(kept).toBeGreaterThan(40);
+  });
+
+  it("each run on a kept main thread worker gets its own args, a config too large for the control block's area included (through the inbox)", async () => {
+    // print_args returns from _start (a Zig program ends in proc_exit, which keeps no worker).
+    const runtime = await runtimeFor('print_args', { poolSize: 1, maxConcurrentRuns: 1, preparedRuns: 1 });
+    const outputs: string[] = [];
+    let kept = 0;
+    for (let i = 0; i < 30; i++) {
+      // Every third run's config takes more than the area's 16 KiB (its env alone); a short config follows a long one.
+      const env = i % 3 === 0 ? { BIG: 'x'.repeat(20_000) } : {};
+      const result = await runtime.run({ args: ['print_args', `run${i}`, '.'.repeat(i % 7)], env, stdout: 'buffer' });
+      expect(result.exitCode).toBe(0);
+      outputs.push(result.stdout.toString());
+      if (result.stats.mainWorkerKept) kept++;
+    }
+    expect(outputs).toEqual(outputs.map((_, i) => `print_args run${i} ${'.'.repeat(i % 7)}\n`));
+    expect(kept).toBeGreaterThan(20);
   });
 
   it('a run with a maxMemoryPages of its own keeps no pool: no run would take it, so its workers go back to the runtime', async () => {

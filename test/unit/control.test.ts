@@ -4,7 +4,18 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { SharedControl } from '../../src/shared/control/control.js';
-import { ControlWords, controlBufferBytes, HEADER_WORDS, Header, layoutFor, MAX_SLOTS, MAX_TID, SlotState } from '../../src/shared/control/layout.js';
+import {
+  ControlWords,
+  controlBufferBytes,
+  HEADER_WORDS,
+  Header,
+  layoutFor,
+  MAX_SLOTS,
+  MAX_TID,
+  SEAT_CONFIG_BYTES,
+  SlotState,
+} from '../../src/shared/control/layout.js';
+import { SeatOrder } from '../../src/shared/control/main-seat.js';
 import { SpinPolicy } from '../../src/shared/control/slot-mailbox.js';
 
 describe('SharedControl idle stack', () => {
@@ -13,7 +24,7 @@ describe('SharedControl idle stack', () => {
   });
 
   it('sizes the buffer as the header plus five words a slot, and refuses more slots than the stack can name', () => {
-    expect(controlBufferBytes(layoutFor(5))).toBe((HEADER_WORDS + 5 * 5) * 4);
+    expect(controlBufferBytes(layoutFor(5))).toBe((HEADER_WORDS + 5 * 5) * 4 + SEAT_CONFIG_BYTES);
     expect(() => layoutFor(MAX_SLOTS + 1)).toThrow(RangeError);
   });
 
@@ -212,7 +223,7 @@ describe('the control block: each protocol keeps to its words', () => {
     const layout = readFileSync(new URL('layout.ts', dir), 'utf8');
     // "/** threads: ..." above `State: 0,`: the owner of each word, as the layout declares it.
     const owners = new Map<string, string>();
-    for (const m of layout.matchAll(/\/\*\*[\s*]*(threads|idle stack|slot mailbox|coordinator events|output credit)\b[\s\S]*?\*\/\s*(\w+):/g))
+    for (const m of layout.matchAll(/\/\*\*[\s*]*(threads|idle stack|slot mailbox|coordinator events|output credit|main seat)\b[\s\S]*?\*\/\s*(\w+):/g))
       owners.set(m[2]!, m[1]!);
     expect([...owners.keys()].sort()).toEqual(Object.keys(Header).sort());
     const files: Record<string, string> = {
@@ -221,6 +232,7 @@ describe('the control block: each protocol keeps to its words', () => {
       'slot mailbox': 'slot-mailbox.ts',
       'coordinator events': 'coordinator-events.ts',
       'output credit': 'output-credit.ts',
+      'main seat': 'main-seat.ts',
     };
     const strays: string[] = [];
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'layout.ts')) {
@@ -298,5 +310,87 @@ describe('a control block passed from one run to the next', () => {
     control.idle.threadReturned();
     control.idle.requestWorker();
     expect(control.idle.atRest()).toBe(false);
+  });
+});
+
+describe('the main seat: a run handed to the main thread worker without a message', () => {
+  it('delivers each Go with its own run config, and a later order replaces one not yet taken', () => {
+    const control = SharedControl.create(2);
+    const { seat } = control;
+    const sent: unknown[] = [];
+    expect(seat.go({ args: ['a', 'long argument'], env: { K: 'v' }, preopens: ['/d'] }, false, (c) => sent.push(c))).toBe(true);
+    expect(seat.take()).toBe(SeatOrder.Go);
+    expect(seat.config()).toEqual({ args: ['a', 'long argument'], env: { K: 'v' }, preopens: ['/d'] });
+    // A shorter config after a longer one: nothing of the longer one is read.
+    seat.go({ args: ['b'], env: {}, preopens: [] }, true, (c) => sent.push(c));
+    expect(seat.take()).toBe(SeatOrder.GoReactor);
+    expect(seat.config()).toEqual({ args: ['b'], env: {}, preopens: [] });
+    expect(sent).toEqual([]);
+    // Go replaces a Prepare the worker has not taken; Leave replaces anything.
+    seat.prepare();
+    seat.go({ args: [], env: {}, preopens: [] }, false, () => undefined);
+    expect(seat.take()).toBe(SeatOrder.Go);
+    seat.prepare();
+    seat.leave();
+    expect(seat.take()).toBe(SeatOrder.Leave);
+    // A stale Leave does not reach the next run on the block.
+    seat.leave();
+    control.rearm(2);
+    expect(control.load(Header.SeatOrder)).toBe(SeatOrder.None);
+  });
+
+  it('sends a config too large for its area through the inbox, and the worker reads none from the area', () => {
+    const { seat } = SharedControl.create(2);
+    const big = { args: ['x'.repeat(SEAT_CONFIG_BYTES)], env: {}, preopens: [] };
+    const sent: unknown[] = [];
+    // Multi-byte characters count as the bytes they take, not as characters.
+    const wide = { args: ['é'.repeat(SEAT_CONFIG_BYTES / 2)], env: {}, preopens: [] };
+    expect(seat.go(big, false, (c) => sent.push(c))).toBe(false);
+    expect(seat.take()).toBe(SeatOrder.Go);
+    expect(seat.config()).toBeUndefined();
+    expect(seat.go(wide, false, (c) => sent.push(c))).toBe(false);
+    expect(seat.config()).toBeUndefined();
+    expect(sent).toEqual([big, wide]);
+  });
+
+  it('never loses an order given before the worker waits, and hands 2,000 runs back to back to a worker thread, each with its own config', async () => {
+    const control = SharedControl.create(2);
+    const workerSource = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.controlModule).then(({ SharedControl }) => {
+        const control = new SharedControl(workerData.buffer, { slotCount: 2 });
+        for (;;) {
+          const order = control.seat.take();
+          if (order === 4) break;
+          parentPort.postMessage(order === 1 ? 'prepared' : control.seat.config().args[0]);
+        }
+        parentPort.postMessage('left');
+      });`;
+    const controlModule = new URL('../../dist/shared/control/control.js', import.meta.url).href;
+    const worker = new Worker(workerSource, { eval: true, workerData: { controlModule, buffer: control.buffer } });
+    const replies: string[] = [];
+    let wake: (() => void) | undefined;
+    worker.on('message', (m: string) => {
+      replies.push(m);
+      wake?.();
+    });
+    const reply = async () => {
+      while (replies.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      return replies.shift();
+    };
+    const got: string[] = [];
+    for (let run = 0; run < 2000; run++) {
+      // Every third run is started before its Prepare is taken: the Go replaces it.
+      if (run % 3 !== 0) {
+        control.seat.prepare();
+        expect(await reply()).toBe('prepared');
+      }
+      control.seat.go({ args: [`run ${run}${'.'.repeat(run % 50)}`], env: {}, preopens: [] }, false, () => undefined);
+      got.push((await reply())!);
+    }
+    control.seat.leave();
+    expect(await reply()).toBe('left');
+    await worker.terminate();
+    expect(got).toEqual(Array.from({ length: 2000 }, (_, run) => `run ${run}${'.'.repeat(run % 50)}`));
   });
 });

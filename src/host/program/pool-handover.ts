@@ -1,12 +1,13 @@
 /**
  * A runtime's pool passing from one run to the next on the same memory (`KeptPool`), the program's
- * side: the control block a run gets, and the pool a run that ended at rest gives away.
+ * side: the control block a run gets, and the pool (with the main thread's worker, on its seat) a
+ * run that ended at rest gives away.
  *
  * Nothing of one run can reach the next through what passes: the control block is rearmed for the
  * new run (`SharedControl.rearm`) before any worker of it starts, the descriptor table is emptied
  * at the old run's end, the memory is zeroed before the new main thread's instance is made, and each
  * kept worker makes a new instance and WASI before it runs a thread of the new run
- * (worker/pool-thread.ts). Only a run that ended at rest gives its pool away: an exit code, no
+ * (worker/pool-thread.ts, worker/main-thread.ts). Only a run that ended at rest gives its pool away: an exit code, no
  * thread alive, every pool worker parked and none starting or on its way back, so no thread of the
  * old run is left to spawn, write or hold a descriptor.
  */
@@ -30,14 +31,17 @@ export function controlFor(config: ResolvedConfig, run: number, kept: KeptPool |
 
 /**
  * At the end of a run that ended with an exit code: gives its pool to `keeper` if the run is at
- * rest and the keeper wants one; those workers then leave the program as they are, not recalled.
- * `fdTable` is the run's descriptor table, which goes with them (emptied by the caller).
+ * rest and the keeper wants one; those workers (and the main thread's, if it waits on its seat:
+ * its entry returned) then leave the program as they are, not recalled. `fdTable` is the run's
+ * descriptor table, which goes with them (emptied by the caller).
  */
 export function offerPool(keeper: PoolKeeper | undefined, control: SharedControl, workers: ProgramWorkers, fdTable: SharedArrayBuffer): KeptPool | undefined {
   if (!keeper || control.threads.live() !== 0 || !control.idle.atRest() || !keeper.wanted()) return undefined;
   const parked = workers.detachParkedPool();
-  if (!parked || parked.length === 0) return undefined;
-  const pool: KeptPool = { control, fdTable, workers: parked };
+  if (!parked) return undefined;
+  const main = workers.detachSeatedMain();
+  if (parked.length === 0 && !main) return undefined;
+  const pool: KeptPool = { control, fdTable, workers: parked, main };
   keeper.keep(pool);
   return pool;
 }

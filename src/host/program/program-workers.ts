@@ -8,7 +8,7 @@
  */
 import type { WasiThreadsError } from '../../base/errors.js';
 import type { SharedControl } from '../../shared/control/control.js';
-import type { BootData, ThreadRole, WorkerMessage } from '../../shared/messages.js';
+import type { BootData, RunConfig, ThreadRole, WorkerMessage } from '../../shared/messages.js';
 import type { ReplyCell } from '../../shared/reply-cell.js';
 import { STUCK_WORKER_GRACE_MS, settledWithin, type WorkerEvents, type WorkerHandle, type WorkerSource } from '../worker-source.js';
 import type { KeptPool } from './types.js';
@@ -25,9 +25,16 @@ export interface WorkerInfo {
   leaving: boolean;
   /** Instantiated: its script did call initWasiWorker(). */
   ready: boolean;
-  /** The main thread of a prepared run or of a reactor between calls: it waits in its inbox, not in wasm. */
+  /** The main thread of a reactor between calls: it waits in its inbox, not in wasm. */
   inInbox: boolean;
-  /** A pool worker an earlier run left parked (`KeptPool`): it was not booted for this run, and asks for its config. */
+  /** The main thread of a prepared run, instantiated: it waits on the main seat for `Go`, not in wasm. */
+  onSeat?: boolean;
+  /** The main thread of a prepared run whose entry returned: it waits on the main seat for its next order. */
+  seated?: boolean;
+  /**
+   * A worker an earlier run left on the block (`KeptPool`), not booted for this run: a pool worker
+   * (it asks for its config), or the main thread's (ordered to `Prepare` when the run starts).
+   */
   kept?: boolean;
 }
 
@@ -112,17 +119,37 @@ export class ProgramWorkers {
   adopt(pool: KeptPool): void {
     for (const { handle: earlier, slot } of pool.workers) {
       const info: WorkerInfo = { role: 'thread', slot, initialPool: false, leaving: false, ready: true, inInbox: false, kept: true };
-      let handle: WorkerHandle | undefined;
-      handle = this.source.transfer?.(
-        earlier,
-        this.run,
-        this.eventsFor(() => handle!, info),
-      );
       this.freeSlots.splice(this.freeSlots.indexOf(slot), 1);
       this.kept++;
-      if (handle) this.all.set(handle, info);
-      else this.adoptFailed = true;
+      this.take(earlier, info);
     }
+    if (pool.main) {
+      const info: WorkerInfo = { role: 'main', slot: -1, initialPool: false, leaving: false, ready: false, inInbox: false, kept: true };
+      const handle = this.take(pool.main, info);
+      if (handle) this.main = { handle, info };
+    }
+  }
+
+  /** A worker an earlier run left joins this program (`adoptFailed` if it has ended). */
+  private take(earlier: WorkerHandle, info: WorkerInfo): WorkerHandle | undefined {
+    let handle: WorkerHandle | undefined;
+    handle = this.source.transfer?.(
+      earlier,
+      this.run,
+      this.eventsFor(() => handle!, info),
+    );
+    if (handle) this.all.set(handle, info);
+    else this.adoptFailed = true;
+    return handle;
+  }
+
+  /** At an end at rest: the main thread's worker, if it waits on the main seat, leaves this program as it is, for a later run. */
+  detachSeatedMain(): WorkerHandle | undefined {
+    const main = this.main;
+    if (!main?.info.seated || !this.all.has(main.handle)) return undefined;
+    main.handle.drain();
+    this.all.delete(main.handle);
+    return main.handle;
   }
 
   /**
@@ -143,6 +170,25 @@ export class ProgramWorkers {
       this.all.delete(handle);
     }
     return pool;
+  }
+
+  /**
+   * A prepared program starts: its config to the workers booted without one, and `Go` (or
+   * `GoReactor`) to the main thread on its seat.
+   */
+  go(config: RunConfig, reactor: boolean): void {
+    for (const [handle, info] of this.all) {
+      if (info.role === 'thread') {
+        // A kept pool worker asks for it if its thread needs it: sent to an idle one, it would wait unread.
+        if (!info.kept) handle.send({ type: 'config', run: this.run, config });
+      } else {
+        this.control.seat.go(config, reactor, () => handle.send({ type: 'config', run: this.run, config }));
+        // It leaves its seat for the program now. Still marked on it, a main thread stuck in the
+        // program's wasm at the end (joining threads that trapped, or aborted) would be taken as
+        // out of it, and waited for until LEAVE_GRACE_MS ended it: 0.5 s more for such a run.
+        info.onSeat = false;
+      }
+    }
   }
 
   /** Starts a worker for `role` on `slot` (-1: the main thread); false when the host has none to give. */
@@ -259,8 +305,11 @@ export class ProgramWorkers {
     const info = this.all.get(handle)!;
     if (info.role === 'thread' && !info.leaving) return releasePoolWorker(this.control, info.slot, handle, this.source.reusesWorkers, info.ready);
     // Out for good (its wasm returned, trapped or exited: its source still waits for it to be back
-    // in its loop, since a program may catch the proc_exit unwinding), or a main worker in its inbox.
-    let out = info.leaving;
+    // in its loop, since a program may catch the proc_exit unwinding), or a main worker on its
+    // seat or in its inbox. The main thread is ordered to leave its seat: a prepared run's may be
+    // there, or on its way (the order waits for it); any other never looks at it.
+    let out = info.leaving || info.onSeat === true;
+    if (info.role === 'main') this.control.seat.leave();
     if (!out && info.inInbox) {
       handle.send({ type: 'end', run: this.run });
       out = true;

@@ -114,7 +114,10 @@ export class Program {
       void this.finish({ error: new WorkerFailedError(`"${this.namespace}": a pool worker the run before left parked has ended`) });
       return;
     }
-    if (!this.workers.start('main', -1) && !this.outcome) {
+    if (this.workers.main?.info.kept) {
+      // The main thread's worker an earlier run left on the seat makes its instance for this run.
+      this.control.seat.prepare();
+    } else if (!this.workers.start('main', -1) && !this.outcome) {
       void this.finish({ error: new WorkerFailedError(`"${this.namespace}" found no worker for its main thread: the runtime is at its maxWorkers`) });
       return;
     }
@@ -150,19 +153,7 @@ export class Program {
     if (this.outcome) return;
     if (this.wasi) installRunDescriptors(this.wasi, start.stdio, start.preopens);
     this.control.threads.limit(Math.min(start.maxThreads, this.config.maxThreads));
-    const { config } = start;
-    for (const [handle, info] of this.workers.entries()) {
-      if (info.role === 'thread') {
-        // A kept pool worker asks for it if its thread needs it: sent to an idle one, it would wait unread.
-        if (!info.kept) handle.send({ type: 'config', run: this.run, config });
-      } else {
-        handle.send({ type: 'go', run: this.run, config, reactor: start.reactor });
-        // It leaves its inbox for the program now. Still marked in it, a main thread stuck in the
-        // program's wasm at the end (joining threads that trapped, or aborted) was sent an \`end\` it
-        // never read, and waited for until LEAVE_GRACE_MS ended it: 0.5 s more for such a run.
-        info.inInbox = false;
-      }
-    }
+    this.workers.go(start.config, start.reactor);
   }
 
   /** A reactor: resolves once `_initialize` has run (rejects if the program ended first). */
@@ -189,7 +180,7 @@ export class Program {
     // Once ended, as at its end: a kept control block serves the next run by then.
     if (this.endStats) return this.endStats;
     const { spinHits, spinMs, ...threads } = this.control.counters();
-    const kept = this.prepared ? { poolWorkersKept: this.workers.kept } : {};
+    const kept = this.prepared ? { poolWorkersKept: this.workers.kept, mainWorkerKept: this.workers.main?.info.kept === true } : {};
     return { ...threads, workersCreated: this.workers.created, ...kept, spinHits, spinMs, growGuard: this.program.growGuard };
   }
 
@@ -235,7 +226,7 @@ export class Program {
       case 'ready':
         info.ready = true;
         if (info.role === 'main') {
-          info.inInbox = this.prepared && !this.started;
+          info.onSeat = this.prepared && !this.started;
           this.pool.mainReady();
         }
         if (info.initialPool) this.pool.initialWorkerReady();
@@ -262,6 +253,8 @@ export class Program {
         break;
       case 'main-done':
         info.leaving = true;
+        // A prepared run's main thread waits on its seat now (main-seat.ts).
+        info.seated = this.prepared;
         this.mainExitCode = message.code;
         if (message.destroyWhenEnd) {
           void this.finish({ code: message.code });

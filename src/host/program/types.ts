@@ -24,6 +24,8 @@ export interface ProgramStats {
    * (they did nothing for this run unless a spawn handed them a thread).
    */
   poolWorkersKept?: number;
+  /** A runtime's run only: its main thread's worker was kept on the main seat from the run before (it was not booted). */
+  mainWorkerKept?: boolean;
   /** Warm spawns whose worker was still spinning (not parked): they needed no `Atomics.notify`. */
   spinHits: number;
   /** CPU time idle workers spent spinning for their next thread, in milliseconds (all workers together). */
@@ -78,7 +80,8 @@ export interface PoolKeeper {
 
 /**
  * What a runtime's run that ended at rest leaves for the next run on the same memory: its control
- * block and descriptor table, and the pool workers parked on that block. The next run rearms the
+ * block and descriptor table, the pool workers parked on that block, and its main thread's worker
+ * on the block's main seat. The next run rearms the
  * block (`SharedControl.rearm`) and clears the table and the memory before any of its threads runs.
  */
 export interface KeptPool {
@@ -87,4 +90,6 @@ export interface KeptPool {
   fdTable: SharedArrayBuffer;
   /** Each parked pool worker and its slot on `control`. */
   workers: Array<{ handle: WorkerHandle; slot: number }>;
+  /** The run's main thread worker, waiting on the block's main seat for its next order (shared/control/main-seat.ts). */
+  main?: WorkerHandle;
 }

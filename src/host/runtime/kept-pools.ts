@@ -21,7 +21,7 @@
 import type { LocatedMemory } from '../../shared/memory-clear.js';
 import { releasePoolWorker } from '../program/program-workers.js';
 import type { KeptPool, PoolKeeper } from '../program/types.js';
-import type { WorkerEvents, WorkerSource } from '../worker-source.js';
+import type { WorkerEvents, WorkerHandle, WorkerSource } from '../worker-source.js';
 import type { MemoryPool } from './memory-pool.js';
 
 interface Kept {
@@ -52,9 +52,19 @@ export class KeptPools {
     private readonly onReady: () => void,
   ) {}
 
-  /** Workers in the pool the next run would take. */
+  /** Pool workers in the pool the next run would take. */
   get nextPoolSize(): number {
     return this.ready.at(-1)?.pool.workers.length ?? 0;
+  }
+
+  /** Whether the pool the next run would take has its main thread's worker. */
+  get nextHasMain(): boolean {
+    return this.ready.at(-1)?.pool.main !== undefined;
+  }
+
+  /** Whether a pool is ready for a run. */
+  get hasReady(): boolean {
+    return this.ready.length > 0;
   }
 
   /** The pool (and its memory) a run with the runtime's maximum takes, if one is ready. */
@@ -74,7 +84,7 @@ export class KeptPools {
       keep: (pool) => {
         this.settling++;
         const entry: Kept = { pool, memory, maximum, spoiled: false };
-        entry.pool = { ...pool, workers: this.hold(entry, pool, run) };
+        entry.pool = { ...pool, ...this.hold(entry, pool, run) };
         kept = entry;
       },
       settle: (workersLeftBehind) => {
@@ -108,19 +118,23 @@ export class KeptPools {
   }
 
   /** Takes the pool's workers over while it is kept: their events spoil it if one ends. */
-  private hold(kept: Kept, pool: KeptPool, run: number): KeptPool['workers'] {
+  private hold(kept: Kept, pool: KeptPool, run: number): Pick<KeptPool, 'workers' | 'main'> {
     const events: WorkerEvents = {
       message: () => undefined,
       error: () => this.spoil(kept),
       exit: () => this.spoil(kept),
     };
+    const take = (handle: WorkerHandle) => {
+      const taken = this.source.transfer?.(handle, run, events);
+      if (!taken) kept.spoiled = true;
+      return taken;
+    };
     const held: KeptPool['workers'] = [];
     for (const { handle, slot } of pool.workers) {
-      const taken = this.source.transfer?.(handle, run, events);
+      const taken = take(handle);
       if (taken) held.push({ handle: taken, slot });
-      else kept.spoiled = true;
     }
-    return held;
+    return { workers: held, main: pool.main && take(pool.main) };
   }
 
   private spoil(kept: Kept): void {
@@ -135,8 +149,14 @@ export class KeptPools {
 
   /** Recalls the pool's workers (back to the runtime), then passes its memory on or lets it go. */
   private async release(kept: Kept, workersLeftBehind: number): Promise<void> {
-    const { control, workers } = kept.pool;
-    await Promise.all(workers.map(({ handle, slot }) => releasePoolWorker(control, slot, handle, this.source.reusesWorkers)));
+    const { control, workers, main } = kept.pool;
+    const recalled = workers.map(({ handle, slot }) => releasePoolWorker(control, slot, handle, this.source.reusesWorkers));
+    if (main) {
+      // It waits on its seat, out of the program's wasm: it goes back to its loop.
+      control.seat.leave();
+      recalled.push(main.end(true));
+    }
+    await Promise.all(recalled);
     this.memories.runEnded(kept.memory, kept.maximum, workersLeftBehind, this.closed);
   }
 }

@@ -67,7 +67,7 @@ export class Runtime {
     );
     this.queue = new RunQueue(limits.maxConcurrentRuns, () => this.updateReferenced());
     this.memories = new MemoryPool(loaded, limits.maxConcurrentRuns + limits.preparedRuns, () => this.workers.collector.dropped());
-    this.keptPools = new KeptPools(this.workers, this.memories, config.poolSize > 0 ? limits.maxConcurrentRuns + limits.preparedRuns : 0, () => this.topUp());
+    this.keptPools = new KeptPools(this.workers, this.memories, limits.maxConcurrentRuns + limits.preparedRuns, () => this.topUp());
     this.workers.setReferenced(false);
     this.topUp();
   }
@@ -247,7 +247,7 @@ export class Runtime {
       } else if (index >= 0) {
         this.hits++;
         program = this.prepared.splice(index, 1)[0]!;
-      } else if (this.keptPools.nextPoolSize > 0) {
+      } else if (this.keptPools.hasReady) {
         // None is ready, but a pool is: a run made on it now, rather than one still booting its own
         // pool (which would end before its pool is up, and so leave none to the next run).
         this.misses++;
@@ -297,8 +297,8 @@ export class Runtime {
   /** Prepares runs until `preparedRuns` are, while the workers allow. */
   private topUp(): void {
     for (;;) {
-      // A kept pool's workers are lent already: only the main thread's and the rest of the pool are needed.
-      const needs = 1 + Math.max(0, this.config.poolSize - this.keptPools.nextPoolSize);
+      // A kept pool's workers are lent already: only the main thread's (unless kept too) and the rest of the pool are needed.
+      const needs = (this.keptPools.nextHasMain ? 0 : 1) + Math.max(0, this.config.poolSize - this.keptPools.nextPoolSize);
       if (this.closed || this.broken || this.prepared.length >= this.limits.preparedRuns || this.workers.available < needs) return;
       // Workers on their way back will do: starting new ones now would only add to the idle.
       if (this.workers.idle < needs && this.workers.returning > 0) return;

@@ -6,7 +6,8 @@
 import { availableParallelism } from 'node:os';
 import { CoordinatorEvents } from './coordinator-events.js';
 import { IdleStack } from './idle-stack.js';
-import { type ControlLayout, ControlWords, controlBufferBytes, layoutFor } from './layout.js';
+import { type ControlLayout, ControlWords, controlBufferBytes, controlWordBytes, layoutFor, SEAT_CONFIG_BYTES } from './layout.js';
+import { MainSeat } from './main-seat.js';
 import { OutputCredit } from './output-credit.js';
 import { SlotMailbox } from './slot-mailbox.js';
 import { Threads } from './threads.js';
@@ -18,17 +19,20 @@ export class SharedControl {
   readonly idle: IdleStack;
   readonly slots: SlotMailbox;
   readonly output: OutputCredit;
+  readonly seat: MainSeat;
 
   constructor(
     buffer: SharedArrayBuffer,
     readonly layout: ControlLayout,
   ) {
-    this.words = new ControlWords(new Int32Array(buffer));
+    const wordBytes = controlWordBytes(layout);
+    this.words = new ControlWords(new Int32Array(buffer, 0, wordBytes / Int32Array.BYTES_PER_ELEMENT));
     this.events = new CoordinatorEvents(this.words);
     this.threads = new Threads(this.words, this.events);
     this.idle = new IdleStack(this.words, this.threads, this.events);
     this.slots = new SlotMailbox(this.words, this.threads);
     this.output = new OutputCredit(this.words);
+    this.seat = new MainSeat(this.words, new Uint8Array(buffer, wordBytes, SEAT_CONFIG_BYTES));
   }
 
   /** Allocates and initialises a control block; only the coordinator calls this. */
@@ -46,13 +50,15 @@ export class SharedControl {
    * it (the last run ended with no thread alive, so nothing can spawn or write meanwhile). Every
    * per-run word starts again as in a new block; the idle stack, the pool's places and the slots
    * are kept, since the workers parked there stay. Those workers make a new instance for `run`
-   * when a spawn first hands them a thread (worker/pool-thread.ts).
+   * when a spawn first hands them a thread (worker/pool-thread.ts); a main thread worker kept on
+   * the seat makes one when it is ordered to `Prepare` (main-seat.ts).
    */
   rearm(run: number): void {
     this.threads.rearm(run);
     this.events.rearm();
     this.output.rearm();
     this.slots.rearm();
+    this.seat.rearm();
   }
 
   get buffer(): SharedArrayBuffer {

@@ -9,7 +9,9 @@
  * - idle-stack.ts: the lock-free LIFO stack of idle slots and the pool's places;
  * - slot-mailbox.ts: one slot's hand-over of a thread to its worker, spin then park;
  * - coordinator-events.ts: what wakes the coordinator's `Atomics.waitAsync`;
- * - output-credit.ts: the bytes of relayed output on their way to the run's sink.
+ * - output-credit.ts: the bytes of relayed output on their way to the run's sink;
+ * - main-seat.ts: a runtime's orders to the wasm main thread's worker, and the run config area
+ *   after the slots.
  */
 
 /** Program-wide words, indices into the Int32Array, in order. */
@@ -80,8 +82,15 @@ export const Header = {
    * before it runs a thread.
    */
   Run: 25,
+  /** main seat: the coordinator's order to the main thread's worker (`SeatOrder`), taken by the worker. */
+  SeatOrder: 26,
+  /** main seat: bytes of the run config written in the config area for the `Go` order; -1: it is in the worker's inbox. */
+  SeatConfigBytes: 27,
 } as const;
-export const HEADER_WORDS = 26;
+export const HEADER_WORDS = 28;
+
+/** Bytes of the run config area (main-seat.ts) after the slots: a config that needs more goes through the inbox. */
+export const SEAT_CONFIG_BYTES = 16 * 1024;
 
 /**
  * Each slot is `[state, tid, startArg, next, pages]`: its `SlotState`, the thread assigned to it,
@@ -117,8 +126,13 @@ export function layoutFor(slotCount: number): ControlLayout {
   return { slotCount };
 }
 
-export function controlBufferBytes({ slotCount }: ControlLayout): number {
+/** Bytes of the words: header and slots. The run config area follows them. */
+export function controlWordBytes({ slotCount }: ControlLayout): number {
   return (HEADER_WORDS + slotCount * SLOT_WORDS) * Int32Array.BYTES_PER_ELEMENT;
+}
+
+export function controlBufferBytes(layout: ControlLayout): number {
+  return controlWordBytes(layout) + SEAT_CONFIG_BYTES;
 }
 
 /** The index of word `field` of `slot`'s mailbox. */
