@@ -694,7 +694,7 @@ function targets(r: ServerReport): Array<[string, string, boolean]> {
 function runCostText(r: ServerReport): string {
   if (!r.cpuPerRun) return '';
   return `What is left of a run's cost, and what would remove it (observed on 2026-12-07 while writing the
-kept pools, not measured by the bench; Node 20, back to back on one runtime, \`maxConcurrentRuns: 1\`):
+kept pools and the main seat, not measured by the bench; Node 20, back to back on one runtime, \`maxConcurrentRuns: 1\`):
 
 - **Idle pool workers** do nothing for a run now: a run that ends at rest leaves its pool parked on
   its control block for the next run on its memory (\`src/host/runtime/kept-pools.ts\`), so those
@@ -714,15 +714,23 @@ kept pools, not measured by the bench; Node 20, back to back on one runtime, \`m
   1,000 to 10,000 runs) is ~0.1 ms a spawned thread. What would remove the instantiation: keeping
   the instance from run to run, its mutable globals and tables reset by a function the load-time
   rewrite appends, and its start function run again; not done.
-- **The run itself**, one that spawns nothing: its main thread's worker is still lent and booted
-  for each run (the boot message, with the module and the memory, deserialized in the worker; its
-  instance; \`go\`; \`main-done\`; \`free\`; an event-loop turn on each side), and a full
-  collection every 32 programs a worker serves (~8.5 ms each, ~0.25 ms a run). On the main thread,
-  the run's bookkeeping (a \`Program\`, its stdio, limits and queue place) and the wake-ups of
-  its event loop. What would remove most of it: keeping the main thread's worker on the run's
-  control block too, handed the next run by \`Atomics.notify\` as a spawn hands a thread, and
-  making its instance there (a command's main instance cannot be kept: its start function fills
-  the memory).
+- **The run itself**, one that spawns nothing: a run that ends at rest, returning from \`_start\`,
+  leaves its main thread's worker on its control block's main seat
+  (\`src/shared/control/main-seat.ts\`), and the next run on that block is handed to it there:
+  \`Prepare\` (zero the memory, make a new instance), then \`Go\`, its args, env and preopen names
+  written to the block. No boot, \`go\` or \`free\` message, and no event-loop turn of the worker.
+  Interleaved A/B of the code before and after (one runtime a process, 1,000 runs after 200, each
+  thread's CPU from \`/proc/self/task/*/schedstat\`, three alternations): \`first_instruction\`
+  1.30-1.41 -> 0.94-1.16 ms a run at poolSize 0, 1.38-1.53 -> 1.12-1.20 ms at poolSize 4. What is
+  left, by thread (the same method, and a CPU profile of each thread): the main JS thread ~0.3 ms
+  a run (the run's bookkeeping: a \`Program\` with its workers, pool policy, stdio, limits, queue
+  place and promises); the main thread's worker ~0.25 ms (its instance, its WASI readied for the
+  run, the \`ready\` and \`main-done\` messages, and its collections, ~0.1 ms); V8's platform
+  threads ~0.3-0.4 ms (scavenges, and the concurrent marking and sweeping of full collections). A
+  run that ends in \`proc_exit\` keeps no worker: its \`exit\` is reported when it is called, before
+  its worker is out of the wasm (every Zig 0.11 program ends so: the \`short_threads\` row). What
+  would remove more: bookkeeping on the main thread kept and rearmed from run to run as the
+  control block is, and a run's end reported on the seat rather than in a message.
 - **Memory**: 10,000 runs of \`spawn_join\` at poolSize 4, all on kept pools: RSS 230 MB after 1,000,
   253 MB after 10,000 (+9.7%), of which the young generation of the thread that calls \`run()\`
   15.8 -> 30.8 MB; the rest +3.4% (\`test/soak/runtime-over-time.test.ts\` holds the rest within 10%).
