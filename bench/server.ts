@@ -703,7 +703,7 @@ kept pools and the main seat, not measured by the bench; Node 20, back to back o
   at poolSize 4: 5.3 ms a run, then 1.9 ms, interleaved A/B in one process with 5 other runtimes).
   What poolSize 4 still costs over poolSize 0 for such a run moved with the method more than the
   spreads above show: 1.1x with every row's runtime alive in one process (the bench's method on
-  the first run of 2026-12-07), 1.9x with each row's runtime made for its round (the table above),
+  the first run of 2026-12-07), 1.9x with each row's runtime made for its round (the bench's method, in its run before the main seat below),
   1.06-1.5x in separate processes, one runtime each (six alternations, after a 2 s pause that
   let the workers' start-up settle: it changed nothing). The kept pool is in use in all of them
   (every run after the first two found its 4 workers kept); what the rest is, I did not find.
@@ -721,7 +721,10 @@ kept pools and the main seat, not measured by the bench; Node 20, back to back o
   written to the block. No boot, \`go\` or \`free\` message, and no event-loop turn of the worker.
   Interleaved A/B of the code before and after (one runtime a process, 1,000 runs after 200, each
   thread's CPU from \`/proc/self/task/*/schedstat\`, three alternations): \`first_instruction\`
-  1.30-1.41 -> 0.94-1.16 ms a run at poolSize 0, 1.38-1.53 -> 1.12-1.20 ms at poolSize 4. What is
+  1.30-1.41 -> 0.94-1.16 ms a run at poolSize 0, 1.38-1.53 -> 1.12-1.20 ms at poolSize 4. The bench's table, its first run
+  after the change against its run before (2026-12-07, its method): poolSize 0 1.27 ms both times,
+  poolSize 4 2.38 -> 1.73 ms, \`spawn_join\` 3.64 -> 2.42 ms, \`short_threads\` 7.75 -> 6.60 ms (its
+  runs end in \`proc_exit\`: see below). What is
   left, by thread (the same method, and a CPU profile of each thread): the main JS thread ~0.3 ms
   a run (the run's bookkeeping: a \`Program\` with its workers, pool policy, stdio, limits, queue
   place and promises); the main thread's worker ~0.25 ms (its instance, its WASI readied for the
