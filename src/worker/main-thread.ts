@@ -7,11 +7,11 @@
 import { ModuleRequirementError, NO_START } from '../base/errors.js';
 import type { SharedControl } from '../shared/control/control.js';
 import { SeatOrder } from '../shared/control/main-seat.js';
-import { type BootData, errorInfo, type InboxMessage, type RunConfig } from '../shared/messages.js';
+import { type BootData, errorInfo } from '../shared/messages.js';
 import type { SharedWasi } from '../wasi/preview1.js';
 import type { WasiLike } from './wasi-imports.js';
 import type { WorkerConfig } from './worker-config.js';
-import { leave, MAIN_THREAD_ID, reportAbnormalEnd, type WorkerLink } from './worker-link.js';
+import { configFromInbox, leave, MAIN_THREAD_ID, reportAbnormalEnd, type WorkerLink } from './worker-link.js';
 
 /** What a runtime's main thread worker, kept on its seat, does for the next run on its block. */
 export interface SeatedRuns {
@@ -56,6 +56,7 @@ export function runMainThread(
     early = undefined;
     if (go !== SeatOrder.Go && go !== SeatOrder.GoReactor) return leave(link);
     const run = control.threads.currentRun();
+    // A config too large for the seat's area comes in the inbox, sent before the order.
     (wasi as SharedWasi).configure(control.seat.config() ?? configFromInbox(next, run));
     if (go === SeatOrder.GoReactor) return serveCalls(run, instance.exports as Record<string, unknown>, link);
     const code = runEntry(boot, instance, config, link);
@@ -63,19 +64,15 @@ export function runMainThread(
     link.post({ type: 'main-done', code, destroyWhenEnd: config.destroyWhenEnd ?? true });
     // Out of the program's wasm: the coordinator may end the run now, and keep this worker for the next.
     // Left, it collects in its loop, after it said it is free (the run's end does not wait for that).
-    const order = seated ? control.seat.take() : SeatOrder.Leave;
-    if (order === SeatOrder.Leave || !seated) return leave(link);
+    if (!seated) return leave(link);
+    const order = control.seat.take();
+    if (order === SeatOrder.Leave) return leave(link);
     seated.afterRun();
     const made = seated.prepare();
     if (!made) return leave(link);
     instance = made;
     if (order !== SeatOrder.Prepare) early = order;
   }
-}
-
-/** A config too large for the seat's area comes in the inbox, sent before the `Go` order. */
-function configFromInbox(next: NonNullable<WorkerLink['next']>, run: number): RunConfig {
-  return (next((m) => m.type === 'config' && m.run === run) as Extract<InboxMessage, { type: 'config' }>).config;
 }
 
 /** Runs the program's entry: its exit code, or undefined when it ended abnormally (reported, and the worker left). */

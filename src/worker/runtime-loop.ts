@@ -4,7 +4,7 @@ import { InboxReader } from '../shared/inbox.js';
 import { type BootData, errorInfo, type InboxMessage, type RuntimeWorkerData } from '../shared/messages.js';
 import { runProgram } from './instantiate.js';
 import { createSharedWasi } from './wasi-imports.js';
-import type { WorkerLink } from './worker-link.js';
+import { configFromInbox, type WorkerLink } from './worker-link.js';
 
 /**
  * A runtime's worker: runs one program after another, each given by a `boot` in its inbox. Between
@@ -39,11 +39,10 @@ export async function serveRuntime({ inbox, outbox, collectEpoch }: RuntimeWorke
 /** Runs one program in a runtime's worker (its own function: nothing of it stays in the loop's scope). */
 function serveProgram(boot: BootData, link: WorkerLink, collector: WorkerCollector): void {
   const next = link.next!;
-  const configOf = (run: number) => (next((m) => m.type === 'config' && m.run === run) as Extract<InboxMessage, { type: 'config' }>).config;
   // The run it was booted for sends its config; a later run's (a pool worker parked through to it) is asked for.
   const fetchConfig = (run: number) => {
     if (run !== boot.run) link.post({ type: 'config-request', run });
-    return configOf(run);
+    return configFromInbox(next, run);
   };
   try {
     const wasi = createSharedWasi(boot, link.post, fetchConfig);

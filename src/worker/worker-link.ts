@@ -4,7 +4,7 @@
  * any other blocks until the coordinator ends it.
  */
 import { TRACE, trace } from '../base/trace.js';
-import { errorInfo, type InboxMessage, type WorkerMessage } from '../shared/messages.js';
+import { errorInfo, type InboxMessage, type RunConfig, type WorkerMessage } from '../shared/messages.js';
 import { ProcExit } from './wasi-imports.js';
 
 /** The wasm main thread's thread id. */
@@ -15,6 +15,11 @@ export interface WorkerLink {
   post(message: WorkerMessage): void;
   /** A runtime's worker: the next inbox message that `accept` takes (others are stale and dropped). */
   next?: (accept: (message: InboxMessage) => boolean) => InboxMessage;
+}
+
+/** A runtime's worker: run `run`'s config from its inbox (a `config` message), waiting for it. */
+export function configFromInbox(next: NonNullable<WorkerLink['next']>, run: number): RunConfig {
+  return (next((m) => m.type === 'config' && m.run === run) as Extract<InboxMessage, { type: 'config' }>).config;
 }
 
 /** Blocks this worker for good; the coordinator is already ending the program and will terminate it. */
