@@ -60,6 +60,15 @@ describe('a pool kept from run to run', () => {
     expect(kept).toBeGreaterThan(20);
   });
 
+  it("a run whose main thread ends in proc_exit (a Zig program) keeps its pool but not its main thread's worker, and each run still gets its own args", async () => {
+    const runtime = await runtimeFor('echo_args', { poolSize: 1, maxConcurrentRuns: 1, preparedRuns: 1 });
+    const runs = [];
+    for (let i = 0; i < 20; i++) runs.push(await runtime.run({ args: ['echo_args', `run${i}`], stdout: 'buffer' }));
+    expect(runs.map((run) => run.stdout.toString())).toEqual(runs.map((_, i) => `main: echo_args run${i}\nthread: echo_args run${i}\n`));
+    expect(runs.filter((run) => run.stats.mainWorkerKept)).toEqual([]);
+    expect(runs.filter((run) => run.stats.poolWorkersKept === 1).length).toBeGreaterThan(10);
+  });
+
   it('a run with a maxMemoryPages of its own keeps no pool: no run would take it, so its workers go back to the runtime', async () => {
     // spawn_join waits for its pool to boot (its two threads need it), so each run ends at rest.
     const runtime = await runtimeFor('spawn_join', { poolSize: 2, maxConcurrentRuns: 1, preparedRuns: 2 });
