@@ -13,7 +13,7 @@
  *   it toward its own triggers, so the runtime's thread kept the memories of ended runs for good
  *   (measured: +10 GB of address space and ~0.5 MB of RSS a run, 1.5 GB of RSS after 3,000 runs).
  *   The runtime passes memories from run to run for that reason; the few it lets go (see
- *   `Runtime.keepMemory`) are given back by the collections below.
+ *   `MemoryPool.runEnded` in host/runtime/memory-pool.ts) are given back by the collections below.
  *
  * The protocol, one shared word (the collection epoch):
  * - the runtime, once COLLECT_AFTER_DROPS memories were let go, bumps the epoch, collects its own
@@ -33,10 +33,10 @@ import { runInNewContext } from 'node:vm';
 type Gc = (options?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' }) => unknown;
 
 /** A runtime worker's full collection every this many programs, whatever the epoch. */
-const MAJOR_GC_EVERY = 32;
+export const MAJOR_GC_EVERY = 32;
 
 /** Memories let go before the runtime asks for collections. */
-const COLLECT_AFTER_DROPS = 8;
+export const COLLECT_AFTER_DROPS = 8;
 
 const processHasGc = typeof (globalThis as { gc?: unknown }).gc === 'function';
 let exposing = 0;

@@ -1,0 +1,45 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { COLLECT_AFTER_DROPS, CollectRequester, createCollectEpoch, MAJOR_GC_EVERY, WorkerCollector } from '../../src/shared/garbage.js';
+
+const own = globalThis as { gc?: () => void };
+const real = own.gc;
+
+/** A collector whose gc() only counts (it collects nothing, so what the test holds stays resident). */
+function counted(epoch = createCollectEpoch()): { collector: WorkerCollector; calls: () => number; epoch: SharedArrayBuffer } {
+  let calls = 0;
+  own.gc = () => {
+    calls++;
+  };
+  return { collector: new WorkerCollector(epoch), calls: () => calls, epoch };
+}
+
+afterEach(() => {
+  own.gc = real;
+});
+
+describe("a runtime worker's collections", () => {
+  it(`run a full collection every ${MAJOR_GC_EVERY} programs`, () => {
+    const { collector, calls } = counted();
+    for (let i = 1; i < MAJOR_GC_EVERY; i++) collector.afterProgram();
+    expect(calls()).toBe(0);
+    collector.afterProgram();
+    expect(calls()).toBe(1);
+    for (let i = 1; i < MAJOR_GC_EVERY; i++) collector.afterProgram();
+    expect(calls()).toBe(1);
+    collector.afterProgram();
+    expect(calls()).toBe(2);
+  });
+
+  it('run one after the next program, once, when the runtime moved the epoch', () => {
+    const { collector, calls, epoch } = counted();
+    const requester = new CollectRequester(epoch, () => undefined);
+    for (let i = 1; i < COLLECT_AFTER_DROPS; i++) requester.dropped();
+    collector.afterProgram();
+    expect(calls()).toBe(0);
+    requester.dropped(); // the last memory of the count let go: the epoch moves
+    collector.afterProgram();
+    expect(calls()).toBe(1);
+    collector.afterProgram();
+    expect(calls()).toBe(1);
+  });
+});
