@@ -29,6 +29,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
       loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig, {
         initialAsDeclared: true,
         locateMemory: true,
+        instanceReset: true,
       }),
     );
     if (!loaded.hasStart && !loaded.threaded && !loaded.memory) {

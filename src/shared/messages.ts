@@ -24,6 +24,12 @@ export type ThreadRole = 'main' | 'thread';
 /** Marks `workerData` as ours, so `initWasiWorker` can tell a library worker from any other. */
 export const BOOT_KEY = '__wasiThreadsWrapperBoot';
 
+/**
+ * The export a runtime's module gets from the load-time instance reset (host/module/instance-reset.ts):
+ * it gives an instance back the state a new instance would have (globals, then the start function).
+ */
+export const RESET_EXPORT = 'wasi-threads-wrapper:reset';
+
 /** What a run gives its program: the WASI's args, env and the guest names of its preopens (fd 3 on). */
 export interface RunConfig {
   args: string[];
@@ -56,6 +62,11 @@ export interface BootData {
   runConfig?: RunConfig;
   /** A runtime's prepared run: its main thread takes its orders on the main seat (shared/control/main-seat.ts) once it is instantiated. */
   awaitGo: boolean;
+  /**
+   * The module has RESET_EXPORT: a worker kept for a later run on the same block resets its instance
+   * for that run instead of making a new one.
+   */
+  instanceReset: boolean;
   /** The main thread zeroes the memory (an earlier run's) before it is instantiated; no other thread touches it before. */
   clearMemory: boolean;
   /** Where the memory's bytes are in this process, when known: the clear zeroes only pages ever written (memory-clear.ts). */

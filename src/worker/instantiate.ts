@@ -11,7 +11,7 @@ import { layoutFor } from '../shared/control/layout.js';
 import { SpinPolicy } from '../shared/control/slot-mailbox.js';
 import { clearMemory } from '../shared/memory-clear.js';
 import { PAGE_BYTES } from '../shared/memory-growth.js';
-import { type BootData, errorInfo } from '../shared/messages.js';
+import { type BootData, errorInfo, RESET_EXPORT } from '../shared/messages.js';
 import { runMainThread } from './main-thread.js';
 import { runPooledThreads, type ThreadInstance } from './pool-thread.js';
 import { coldSpawnVia, createThreadSpawn } from './thread-spawn.js';
@@ -41,26 +41,32 @@ export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike,
   if (boot.role !== 'main' && !control.threads.awaitMainInstantiated()) return leave(link);
   // Every other instance waits for this one: nothing of the earlier run can be read past here.
   if (boot.clearMemory && boot.memory) clearMemory(boot.memory, boot.memoryAddress);
-  const make = instanceMaker(boot, config, wasi, link, control, tidOfThisWorker);
+  const { make, renew } = instanceMaker(boot, config, wasi, link, control, tidOfThisWorker);
   const made = make();
   if (!made) return leave(link);
   if (boot.role === 'main') {
+    let current = made;
     const seated = later && {
-      // The next run on the block: its memory zeroed, then a new instance on the same imports, whose WASI forgets the run before.
+      // The next run on the block: its memory zeroed, then the instance reset (or a new one on the same imports), whose WASI forgets the run before.
       prepare: () => {
         later.rearmWasi();
         if (boot.memory) clearMemory(boot.memory, boot.memoryAddress);
-        return make()?.instance;
+        const next = renew(current);
+        if (next) current = next;
+        return next?.instance;
       },
       afterRun: later.afterRun,
     };
     return runMainThread(boot, control, made.instance, config, wasi, link, seated);
   }
+  let current = made;
   const laterRuns = later && {
-    // A new instance on the same imports, whose WASI forgets the run before.
+    // The instance reset (or a new one on the same imports), whose WASI forgets the run before.
     reinstantiate: () => {
       later.rearmWasi();
-      return make();
+      const next = renew(current);
+      if (next) current = next;
+      return next;
     },
     afterRun: later.afterRun,
   };
@@ -68,8 +74,10 @@ export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike,
 }
 
 /**
- * Makes the program's instances in this worker, bound to `wasi`: each call a new one, on the same
- * imports (made at the first call). Undefined when it failed (reported to the coordinator).
+ * Makes the program's instances in this worker, bound to `wasi`: `make` a new one each call, on the
+ * same imports (made at the first call); `renew`, for a later run on the same block, resets the
+ * worker's instance when the module allows it (host/module/instance-reset.ts), or makes a new one.
+ * Each gives undefined when it failed (reported to the coordinator).
  */
 function instanceMaker(
   boot: BootData,
@@ -78,11 +86,11 @@ function instanceMaker(
   link: WorkerLink,
   control: SharedControl,
   tidOfThisWorker: { current: number },
-): () => ThreadInstance | undefined {
+): { make: () => ThreadInstance | undefined; renew: (previous: ThreadInstance) => ThreadInstance | undefined } {
   /** The program's memory once instantiated (imported, or exported by a module with its own). */
   let shared: WebAssembly.Memory | undefined;
-  // A start function runs while each thread's instance is made: a spawn from it could only wait
-  // for a pool that waits for this very instance.
+  // A start function runs while each thread's instance is made (or reset): a spawn from it could
+  // only wait for a pool that waits for this very instance.
   const making = { making: true };
   let imports: WasmImports | undefined;
   let memory: WebAssembly.Memory | undefined;
@@ -100,7 +108,13 @@ function instanceMaker(
     if (boot.memoryImport && memory) own[boot.memoryImport.module] = { ...own[boot.memoryImport.module], [boot.memoryImport.name]: memory };
     return mergeImports(own, config.wasmImports);
   };
-  return () => {
+  const failed = (error: unknown): undefined => {
+    // A trap in the module's start function is the program's trap, not a failure of the worker.
+    if (error instanceof WebAssembly.RuntimeError) link.post({ type: 'trap', tid: tidOfThisWorker.current, error: errorInfo(error) });
+    else link.post({ type: 'fatal', error: errorInfo(error) });
+    return undefined;
+  };
+  const make = (): ThreadInstance | undefined => {
     try {
       imports ??= importsOnce();
       making.making = true;
@@ -113,12 +127,23 @@ function instanceMaker(
       if (!config.wasi && shared) bindMemory(wasi, shared);
       return { instance, shared };
     } catch (error) {
-      // A trap in the module's start function is the program's trap, not a failure of the worker.
-      if (error instanceof WebAssembly.RuntimeError) link.post({ type: 'trap', tid: tidOfThisWorker.current, error: errorInfo(error) });
-      else link.post({ type: 'fatal', error: errorInfo(error) });
-      return undefined;
+      return failed(error);
     }
   };
+  const reset = (previous: ThreadInstance): ThreadInstance | undefined => {
+    try {
+      making.making = true;
+      // Its mutable globals as instantiation sets them, then its start function: a new instance's state, on the same memory.
+      (previous.instance.exports[RESET_EXPORT] as () => void)();
+      making.making = false;
+      if (boot.role === 'main') control.threads.markMainInstantiated();
+      control.threads.countReset();
+      return previous;
+    } catch (error) {
+      return failed(error);
+    }
+  };
+  return { make, renew: (previous) => (boot.instanceReset ? reset(previous) : make()) };
 }
 
 /** Runs once per isolate (a runtime's worker serves many programs). */

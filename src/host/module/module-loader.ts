@@ -6,6 +6,7 @@ import { DEFAULTS, LIMITS, type MemorySetting, type WasiMainConfig } from '../..
 import type { WasmMemory, WasmMemoryDescriptor, WasmModule } from '../../base/wasm-types.js';
 import { createSharedMemory, type LocatedMemory } from '../../shared/memory-clear.js';
 import { type GrowGuardReport, guardMemoryGrowth } from './grow-guard/grow-guard.js';
+import { addInstanceReset, type InstanceResetReport } from './instance-reset.js';
 import { type FunctionType, type MemoryImport, readExportedFunctionTypes, readMemoryImport } from './wasm-binary.js';
 
 /** What the coordinator needs to know about the program before any worker starts. */
@@ -34,6 +35,8 @@ export interface LoadedProgram {
   exportTypes?: ReadonlyMap<string, FunctionType>;
   /** What the grow guard did to the module (grow-guard.ts). */
   growGuard: GrowGuardReport;
+  /** Whether a kept worker can reset its instance for the next run (instance-reset.ts). */
+  instanceReset: InstanceResetReport;
 }
 
 /**
@@ -153,16 +156,31 @@ function chooseMemory(declared: MemoryImport | undefined, setting: MemorySetting
  * (what a new instance gets in any engine) rather than at `DEFAULTS.memory.initial`. With
  * `locateMemory` (a runtime's), the memory is located (see memory-clear.ts) for cheaper clears.
  */
-export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = false, locateMemory = false } = {}): Promise<LoadedProgram> {
+export async function loadProgram(
+  config: WasiMainConfig,
+  { initialAsDeclared = false, locateMemory = false, instanceReset: reset = false } = {},
+): Promise<LoadedProgram> {
   let module: WebAssembly.Module;
   let bytes: Uint8Array | undefined;
   let growGuard: GrowGuardReport = { status: 'compiled', sites: 0, helpers: 0 };
+  let instanceReset: InstanceResetReport = { status: 'off', globals: 0 };
   if (config.wasmModule) {
     module = config.wasmModule;
   } else {
     const source = await readSource(config.wasmFile!);
     bytes = source.bytes;
-    ({ module, growGuard } = await compileGuarded(bytes, source.label, config.growGuard ?? true));
+    const guard = config.growGuard ?? true;
+    const resettable = reset ? addInstanceReset(bytes) : undefined;
+    if (resettable) instanceReset = resettable.report;
+    if (resettable && resettable.bytes !== bytes) {
+      try {
+        ({ module, growGuard } = await compileGuarded(resettable.bytes, source.label, guard));
+      } catch (error) {
+        // The reset's rewrite refused by the compiler (a bug of the rewriter), or an invalid module: the module as it was says which.
+        ({ module, growGuard } = await compileGuarded(bytes, source.label, guard));
+        instanceReset = { status: 'not-resettable', reason: `the rewritten module did not compile (${(error as Error).message})`, globals: 0 };
+      }
+    } else ({ module, growGuard } = await compileGuarded(bytes, source.label, guard));
   }
 
   const imports = WebAssembly.Module.imports(module);
@@ -184,7 +202,7 @@ export async function loadProgram(config: WasiMainConfig, { initialAsDeclared = 
   const hasStart = exports.has('_start');
   const hasInitialize = exports.has('_initialize');
   const exportTypes = !hasStart && bytes ? readExportedFunctionTypes(bytes) : undefined;
-  const known = { module, threaded, hasStart, hasInitialize, exportTypes, growGuard };
+  const known = { module, threaded, hasStart, hasInitialize, exportTypes, growGuard, instanceReset };
   if (!memoryEntry) return known;
 
   // A compiled module does not reveal its memory limits; bytes do.

@@ -1,6 +1,6 @@
 /**
  * Numbers of the WebAssembly binary format that the library's readers of module bytes share
- * (wasm-binary.ts, grow-guard.ts), named as the spec names them.
+ * (wasm-binary.ts, grow-guard.ts, instance-reset.ts), named as the spec names them.
  */
 
 /** Section ids (the ones read here). */
@@ -9,9 +9,14 @@ export enum Section {
   Type = 1,
   Import = 2,
   Function = 3,
+  Table = 4,
   Memory = 5,
+  Global = 6,
   Export = 7,
+  Start = 8,
   Code = 10,
+  Data = 11,
+  DataCount = 12,
 }
 
 /** What an import (or export) is. */

@@ -39,6 +39,7 @@ export function bootData(source: BootSource, role: ThreadRole, slot: number, col
     sharedWasi: wasi && { fdTable: wasi.table.buffer },
     runConfig,
     awaitGo: source.prepared && role === 'main',
+    instanceReset: program.instanceReset.status === 'added',
     clearMemory: source.clearMemory && role === 'main',
     memoryAddress: program.memoryAddress,
     initMethod: config.initMethod,

@@ -179,8 +179,8 @@ export class Program {
   stats(): ProgramStats {
     // Once ended, as at its end: a kept control block serves the next run by then.
     if (this.endStats) return this.endStats;
-    const { spinHits, spinMs, ...threads } = this.control.counters();
-    const kept = this.prepared ? { poolWorkersKept: this.workers.kept, mainWorkerKept: this.workers.main?.info.kept === true } : {};
+    const { spinHits, spinMs, instancesReset, ...threads } = this.control.counters();
+    const kept = this.prepared ? { poolWorkersKept: this.workers.kept, mainWorkerKept: this.workers.main?.info.kept === true, instancesReset } : {};
     return { ...threads, workersCreated: this.workers.created, ...kept, spinHits, spinMs, growGuard: this.program.growGuard };
   }
 

@@ -26,6 +26,11 @@ export interface ProgramStats {
   poolWorkersKept?: number;
   /** A runtime's run only: its main thread's worker was kept on the main seat from the run before (it was not booted). */
   mainWorkerKept?: boolean;
+  /**
+   * A runtime's run only: instances that workers kept from the run before reset for this run
+   * rather than make anew (a module the load-time reset could rewrite: `RuntimeStats.instanceReset`).
+   */
+  instancesReset?: number;
   /** Warm spawns whose worker was still spinning (not parked): they needed no `Atomics.notify`. */
   spinHits: number;
   /** CPU time idle workers spent spinning for their next thread, in milliseconds (all workers together). */

@@ -94,6 +94,7 @@ export class Runtime {
       preparedMisses: this.misses,
       memoriesCreated: this.memories.created,
       growGuard: this.loaded.growGuard,
+      instanceReset: this.loaded.instanceReset,
     };
   }
 

@@ -1,5 +1,7 @@
 /** What a runtime reports: a run's result, and the runtime's stats. */
+
 import type { GrowGuardReport } from '../module/grow-guard/grow-guard.js';
+import type { InstanceResetReport } from '../module/instance-reset.js';
 import type { ProgramStats } from '../program/types.js';
 import type { RuntimeWorkerStats } from './runtime-workers.js';
 
@@ -26,4 +28,6 @@ export interface RuntimeStats extends RuntimeWorkerStats {
   memoriesCreated: number;
   /** What the grow guard did to the runtime's module (see `guardMemoryGrowth`). */
   growGuard: GrowGuardReport;
+  /** Whether the runtime's kept workers reset their instances from run to run, or make new ones (and why). */
+  instanceReset: InstanceResetReport;
 }

@@ -92,7 +92,16 @@ export class SharedControl {
   }
 
   /** The program's counters, for its stats. */
-  counters(): { warmSpawns: number; coldSpawns: number; failedSpawns: number; peakLiveThreads: number; liveThreads: number; spinHits: number; spinMs: number } {
+  counters(): {
+    warmSpawns: number;
+    coldSpawns: number;
+    failedSpawns: number;
+    peakLiveThreads: number;
+    liveThreads: number;
+    instancesReset: number;
+    spinHits: number;
+    spinMs: number;
+  } {
     return { ...this.threads.counters(), ...this.slots.counters() };
   }
 }

@@ -86,8 +86,10 @@ export const Header = {
   SeatOrder: 26,
   /** main seat: bytes of the run config written in the config area for the `Go` order; -1: it is in the worker's inbox. */
   SeatConfigBytes: 27,
+  /** threads: instances that workers kept from the run before reset for this run (host/module/instance-reset.ts). */
+  InstancesReset: 28,
 } as const;
-export const HEADER_WORDS = 28;
+export const HEADER_WORDS = 29;
 
 /** Bytes of the run config area (main-seat.ts) after the slots: a config that needs more goes through the inbox. */
 export const SEAT_CONFIG_BYTES = 16 * 1024;

@@ -93,6 +93,7 @@ export class Threads {
       Header.ColdSpawns,
       Header.FailedSpawns,
       Header.MainInstantiated,
+      Header.InstancesReset,
     ]) {
       Atomics.store(words, word, 0);
     }
@@ -125,6 +126,11 @@ export class Threads {
     this.words.add(Header.ColdSpawns, 1);
   }
 
+  /** A worker kept from the run before reset its instance for this run, instead of making a new one. */
+  countReset(): void {
+    this.words.add(Header.InstancesReset, 1);
+  }
+
   /** Spawns so far, warm and cold. */
   spawnsSoFar(): number {
     return this.words.load(Header.WarmSpawns) + this.words.load(Header.ColdSpawns);
@@ -146,8 +152,9 @@ export class Threads {
   }
 
   /** The counters of the program's stats. */
-  counters(): { warmSpawns: number; coldSpawns: number; failedSpawns: number; peakLiveThreads: number; liveThreads: number } {
+  counters(): { warmSpawns: number; coldSpawns: number; failedSpawns: number; peakLiveThreads: number; liveThreads: number; instancesReset: number } {
     return {
+      instancesReset: this.words.load(Header.InstancesReset),
       warmSpawns: this.words.load(Header.WarmSpawns),
       coldSpawns: this.words.load(Header.ColdSpawns),
       failedSpawns: this.words.load(Header.FailedSpawns),

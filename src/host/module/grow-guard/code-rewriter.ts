@@ -1,5 +1,5 @@
 import { type ByteSink, Cursor, u32Size } from './binary-io.js';
-import { ATOMIC_SHAPES, BULK, IMMEDIATES, Imm, instructionKey, MEMARG_HAS_MEMORY, RANGE_SHAPES, type Shape, Unsupported } from './instructions.js';
+import { ATOMIC_SHAPES, BULK, IMMEDIATES, Imm, instructionKey, MEMARG_HAS_MEMORY, RANGE_SHAPES, type Shape, TABLE_SET, Unsupported } from './instructions.js';
 import type { SectionSpan } from './sections.js';
 
 export interface Helper {
@@ -23,6 +23,10 @@ export class CodeRewriter {
   readonly newTypes: Shape[] = [];
   sites = 0;
   private siteList: number[] = [];
+  /** Instructions that change a table (`table.set`, `table.grow`, `table.fill`, `table.copy`, `table.init`), met while decoding. */
+  tableWrites = 0;
+  /** Where each `data.drop` is: its first byte and the byte past it, in pairs. */
+  readonly dataDrops: number[] = [];
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -47,6 +51,19 @@ export class CodeRewriter {
       this.helperByKey.set(key, index);
     }
     return index;
+  }
+
+  /** Decodes every body of the code section, rewriting nothing: what `tableWrites` and `dataDrops` say. */
+  scan(section: SectionSpan): void {
+    const cursor = new Cursor(this.bytes, section.contents);
+    for (let count = cursor.u32(); count > 0; count--) {
+      const size = cursor.u32();
+      const bodyEnd = cursor.pos + size;
+      if (bodyEnd > section.end) throw new Unsupported('a function body runs past its section');
+      this.siteList.length = 0;
+      this.decodeBody(cursor, bodyEnd);
+    }
+    if (cursor.pos !== section.end) throw new Unsupported('a malformed code section');
   }
 
   /** Writes the code section's bodies, rewritten, into `out` (its count is the caller's). */
@@ -106,6 +123,7 @@ export class CodeRewriter {
       const kind = IMMEDIATES[op]!;
       if (kind === Imm.None) continue;
       if (kind === Imm.Leb) {
+        if (op === TABLE_SET) this.tableWrites++;
         while (b[p++]! & 0x80);
         continue;
       }
@@ -210,14 +228,21 @@ export class CodeRewriter {
         c.u32();
         return this.callSite(start, c.pos, this.helperFor('fill', RANGE_SHAPES.fill, start, c.pos, 0));
       case 9: // data.drop
-      case 13: // elem.drop
+        c.u32();
+        this.dataDrops.push(start, c.pos);
+        return 0;
       case 15: // table.grow
-      case 16: // table.size
       case 17: // table.fill
+        this.tableWrites++;
+        c.u32();
+        return 0;
+      case 13: // elem.drop
+      case 16: // table.size
         c.u32();
         return 0;
       case 12: // table.init
       case 14: // table.copy
+        this.tableWrites++;
         c.u32();
         c.u32();
         return 0;

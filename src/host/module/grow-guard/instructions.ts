@@ -21,6 +21,8 @@ export interface Shape {
 }
 
 export const ATOMIC_PREFIX = 0xfe;
+/** `table.set`, the one table-changing instruction outside the 0xFC prefix. */
+export const TABLE_SET = 0x26;
 export const BULK_PREFIX = 0xfc;
 export const BULK = { init: 8, copy: 10, fill: 11 } as const;
 
