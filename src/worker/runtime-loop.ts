@@ -46,7 +46,8 @@ function serveProgram(boot: BootData, link: WorkerLink, collector: WorkerCollect
   };
   try {
     const wasi = createSharedWasi(boot, link.post, fetchConfig);
-    runProgram(boot, {}, wasi, link, { rearmWasi: () => wasi.rearm(), afterRun: () => collector.afterProgram() });
+    // A later run on the block: the instance reset for it when the module allows (less garbage: garbage.ts).
+    runProgram(boot, {}, wasi, link, { rearmWasi: () => wasi.rearm(), afterRun: () => collector.afterProgram(boot.instanceReset) });
   } catch (error) {
     link.post({ type: 'fatal', error: errorInfo(error) });
   }

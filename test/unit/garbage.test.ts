@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { COLLECT_AFTER_DROPS, CollectRequester, createCollectEpoch, MAJOR_GC_EVERY, WorkerCollector } from '../../src/shared/garbage.js';
+import { COLLECT_AFTER_DROPS, CollectRequester, createCollectEpoch, MAJOR_GC_EVERY, RESETS_PER_PROGRAM, WorkerCollector } from '../../src/shared/garbage.js';
 
 const own = globalThis as { gc?: () => void };
 const real = own.gc;
@@ -25,6 +25,20 @@ describe("a runtime worker's collections", () => {
     collector.afterProgram();
     expect(calls()).toBe(1);
     for (let i = 1; i < MAJOR_GC_EVERY; i++) collector.afterProgram();
+    expect(calls()).toBe(1);
+    collector.afterProgram();
+    expect(calls()).toBe(2);
+  });
+
+  it(`count ${RESETS_PER_PROGRAM} runs whose instance was reset as one program`, () => {
+    const { collector, calls } = counted();
+    for (let i = 1; i < MAJOR_GC_EVERY * RESETS_PER_PROGRAM; i++) collector.afterProgram(true);
+    expect(calls()).toBe(0);
+    collector.afterProgram(true);
+    expect(calls()).toBe(1);
+    // Mixed: half the programs' worth in resets, then the other half in new instances.
+    for (let i = 0; i < (MAJOR_GC_EVERY / 2) * RESETS_PER_PROGRAM; i++) collector.afterProgram(true);
+    for (let i = 1; i < MAJOR_GC_EVERY / 2; i++) collector.afterProgram();
     expect(calls()).toBe(1);
     collector.afterProgram();
     expect(calls()).toBe(2);
