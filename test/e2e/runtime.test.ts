@@ -554,6 +554,9 @@ describe('reactor instances', () => {
       expect(error, `${name}(${args.join(', ')})`).toBeInstanceOf(InvalidOptionError);
       expect(String((error as Error).message)).toMatch(name);
     }
+    // The export the load-time instance reset adds to the module is not one of the program's.
+    expect(runtime.stats().instanceReset.status).toBe('added');
+    expect(await settled(instance.call('wasi-threads-wrapper:reset'))).toBeInstanceOf(InvalidOptionError);
     expect(await instance.call('add64', 40n, 2n)).toBe(42n);
     expect(await instance.call('add64', -1n, 2n ** 64n + 1n)).toBe(0n);
     expect(await instance.call('half', 5)).toBe(2.5);

@@ -12,6 +12,7 @@ import { ModuleRequirementError, RunAbortedError, RuntimeClosedError } from '../
 import type { ResolvedConfig } from '../../base/options.js';
 import { checkRunOptions, type RunOptions, type RuntimeLimits } from '../../base/run-options.js';
 import type { WasmMemory } from '../../base/wasm-types.js';
+import { RESET_EXPORT } from '../../shared/messages.js';
 import { closePreopens, openPreopens } from '../../wasi/fd-owner.js';
 import type { LoadedProgram } from '../module/module-loader.js';
 import type { FunctionType } from '../module/wasm-binary.js';
@@ -178,7 +179,8 @@ export class Runtime {
     }
     this.functions ??= new Map(
       WebAssembly.Module.exports(this.loaded.module as WebAssembly.Module)
-        .filter((e) => e.kind === 'function')
+        // The instance reset's export is the library's, not the program's.
+        .filter((e) => e.kind === 'function' && e.name !== RESET_EXPORT)
         .map((e) => [e.name, this.loaded.exportTypes?.get(e.name)]),
     );
     return new WasmInstance(program, this.functions, this);
