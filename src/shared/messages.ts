@@ -26,7 +26,7 @@ export const BOOT_KEY = '__wasiThreadsWrapperBoot';
 
 /**
  * The export a runtime's module gets from the load-time instance reset (host/module/instance-reset.ts):
- * it gives an instance back the state a new instance would have (globals, then the start function).
+ * it gives an instance back the state a new instance would have (globals, active data segments, then the start function).
  */
 export const RESET_EXPORT = 'wasi-threads-wrapper:reset';
 

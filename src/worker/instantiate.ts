@@ -133,7 +133,7 @@ function instanceMaker(
   const reset = (previous: ThreadInstance): ThreadInstance | undefined => {
     try {
       making.making = true;
-      // Its mutable globals as instantiation sets them, then its start function: a new instance's state, on the same memory.
+      // Its mutable globals and active data segments as instantiation sets them, then its start function: a new instance's state, on the same memory.
       (previous.instance.exports[RESET_EXPORT] as () => void)();
       making.making = false;
       if (boot.role === 'main') control.threads.markMainInstantiated();

@@ -16,8 +16,8 @@ import { configFromInbox, leave, MAIN_THREAD_ID, reportAbnormalEnd, type WorkerL
 /** What a runtime's main thread worker, kept on its seat, does for the next run on its block. */
 export interface SeatedRuns {
   /**
-   * A new instance for the run the block serves now: its WASI readied for that run and the memory
-   * zeroed before it is made. Undefined when it could not be made (reported).
+   * The instance for the run the block serves now, reset or made anew: its WASI readied for that
+   * run and the memory zeroed before. Undefined when it could not be readied (reported).
    */
   prepare(): WebAssembly.Instance | undefined;
   /** Ordered to `Prepare`, before it does: its share of collections for the run before (garbage.ts), as its loop does after a program. */

@@ -24,8 +24,9 @@ export interface ThreadInstance {
 /** What a runtime's pool worker, kept parked from one run to the next (`SharedControl.rearm`), does for a later run. */
 export interface PooledLaterRuns {
   /**
-   * Makes a new instance of the module, its WASI readied for the run its control block serves now:
-   * when a spawn first hands the worker a thread of a later run. Undefined when it could not (reported).
+   * Resets the worker's instance (or makes a new one), its WASI readied for the run its control
+   * block serves now: when a spawn first hands the worker a thread of a later run. Undefined when
+   * it could not (reported).
    */
   reinstantiate(): ThreadInstance | undefined;
   /**
@@ -67,7 +68,7 @@ export function runPooledThreads(
       ({ instance, shared: memory } = fresh);
       threadStart = instance.exports.wasi_thread_start as (tid: number, startArg: number) => void;
       madeFor = run;
-      if (TRACE) trace(`pool slot ${boot.slot} made a new instance for run ${run}`);
+      if (TRACE) trace(`pool slot ${boot.slot} readied its instance for run ${run}`);
     }
     // The spawner may have grown the memory just before: this isolate looks now, not at V8's
     // interrupt, later (see memory-growth.ts).

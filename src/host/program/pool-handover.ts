@@ -6,7 +6,7 @@
  * Nothing of one run can reach the next through what passes: the control block is rearmed for the
  * new run (`SharedControl.rearm`) before any worker of it starts, the descriptor table is emptied
  * at the old run's end, the memory is zeroed before the new main thread's instance is made, and each
- * kept worker makes a new instance and WASI before it runs a thread of the new run
+ * kept worker resets its instance (or makes a new one) and its WASI before it runs a thread of the new run
  * (worker/pool-thread.ts, worker/main-thread.ts). Only a run that ended at rest gives its pool away: an exit code, no
  * thread alive, every pool worker parked and none starting or on its way back, so no thread of the
  * old run is left to spawn, write or hold a descriptor.

@@ -12,7 +12,8 @@
  *   and is ready for a run only once its run has fully ended (`settle`): every other worker of
  *   that run is back or ended, none was left behind, its descriptors are closed and its table
  *   emptied. The next run rearms the block and zeroes the memory before any of its threads runs,
- *   and each kept worker makes a new instance and WASI before it runs a thread of that run.
+ *   and each kept worker resets its instance (or makes a new one) and its WASI before it runs a
+ *   thread of that run.
  * - While kept, a pool's workers are the runtime's: a worker that ends (or fails) meanwhile
  *   spoils its pool, which is let go (the rest recalled) and never handed to a run.
  * - At most `max` pools are kept or settling at once; a pool let go (`release`) gives its workers

@@ -49,9 +49,10 @@ export class SharedControl {
    * Coordinator: the block passes to the runtime's next run, `run`, with the pool workers parked on
    * it (the last run ended with no thread alive, so nothing can spawn or write meanwhile). Every
    * per-run word starts again as in a new block; the idle stack, the pool's places and the slots
-   * are kept, since the workers parked there stay. Those workers make a new instance for `run`
-   * when a spawn first hands them a thread (worker/pool-thread.ts); a main thread worker kept on
-   * the seat makes one when it is ordered to `Prepare` (main-seat.ts).
+   * are kept, since the workers parked there stay. Those workers reset their instance for `run`
+   * (or make a new one: host/module/instance-reset.ts) when a spawn first hands them a thread
+   * (worker/pool-thread.ts); a main thread worker kept on the seat, when it is ordered to
+   * `Prepare` (main-seat.ts).
    */
   rearm(run: number): void {
     this.threads.rearm(run);

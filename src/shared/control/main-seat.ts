@@ -6,8 +6,8 @@
  * A runtime's main thread worker takes its orders here from the moment it is instantiated for a
  * prepared run: it waits for `Go` (or `Leave`), runs the program's entry, and once that returned
  * it waits here again. If its run ended at rest, the runtime keeps it on the block with the pool
- * (host/runtime/kept-pools.ts), and the next run on that block orders `Prepare` (a new instance,
- * the memory zeroed first) and then `Go`; otherwise it is ordered to `Leave`, back to its loop.
+ * (host/runtime/kept-pools.ts), and the next run on that block orders `Prepare` (its instance
+ * reset or made anew, the memory zeroed first) and then `Go`; otherwise it is ordered to `Leave`, back to its loop.
  *
  * Invariants:
  * - Only the coordinator gives orders, and only the worker takes them (`take` swaps the word back
@@ -27,7 +27,7 @@ import { type ControlWords, Header, SEAT_CONFIG_BYTES } from './layout.js';
 export const SeatOrder = {
   /** No order: the worker waits. */
   None: 0,
-  /** A new run on the block: zero the memory, make a new instance for it, say `ready`, then wait for `Go`. */
+  /** A new run on the block: zero the memory, reset the instance (or make a new one) for it, say `ready`, then wait for `Go`. */
   Prepare: 1,
   /** Run the program's `_start` (its config in the area, or in the inbox). */
   Go: 2,
