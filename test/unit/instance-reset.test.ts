@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import wabtInit from 'wabt';
+import { thirdPartyWasm } from '../../fixtures/third-party.js';
 import { addInstanceReset } from '../../src/host/module/instance-reset.js';
 import { RESET_EXPORT } from '../../src/shared/messages.js';
 import { fixture } from '../helpers/run-host.js';
@@ -53,6 +54,15 @@ describe('the load-time instance reset', () => {
     const after = new WebAssembly.Module(addInstanceReset(input).bytes);
     expect(WebAssembly.Module.imports(after)).toEqual(WebAssembly.Module.imports(before));
     expect(WebAssembly.Module.exports(after)).toEqual([...WebAssembly.Module.exports(before), { name: RESET_EXPORT, kind: 'function' }]);
+  });
+
+  it('resets a real third-party threaded binary (napi-rs oxc-parser, Rust for wasm32-wasip1-threads): its two mutable globals, and the result compiles', async () => {
+    const input = thirdPartyWasm();
+    const { bytes, report } = addInstanceReset(input);
+    expect(report).toEqual({ status: 'added', globals: 2 });
+    const after = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    expect(WebAssembly.Module.imports(after)).toEqual(WebAssembly.Module.imports(new WebAssembly.Module(input as Uint8Array<ArrayBuffer>)));
+    expect(WebAssembly.Module.exports(after).at(-1)).toEqual({ name: RESET_EXPORT, kind: 'function' });
   });
 
   it('resets a module without a start function, a global section or data, and reuses its [] -> [] type', () => {
