@@ -638,8 +638,9 @@ joins 2 threads over one that spawns none (poolSize 4) **${ratio(cpu('spawn2-4')
 **The spawns of a run** (fixture \`spawn_latency\`, poolSize 1, ${c.runsPerRound} runs a round: from the call to
 \`thread-spawn\` to the thread's first clock read, the run's first spawn and the one after it, both on the
 one pool worker, which the runtime kept parked from the run before): first **${f(c.firstSpawnUs, 1)} µs**,
-the next **${f(c.warmSpawnUs, 1)} µs** (${ratio(c.firstSpawnUs.median, c.warmSpawnUs.median)}x). The first makes the worker's instance for the run; the
-next finds the worker still spinning on its slot from the first (no \`Atomics.notify\`).
+the next **${f(c.warmSpawnUs, 1)} µs** (${ratio(c.firstSpawnUs.median, c.warmSpawnUs.median)}x). The first wakes the worker from its park and resets its
+instance for the run (\`spawn_latency\` can be reset: see below); the next finds the worker still
+spinning on its slot from the first (no \`Atomics.notify\`).
 `;
 }
 
@@ -693,8 +694,8 @@ function targets(r: ServerReport): Array<[string, string, boolean]> {
  */
 function runCostText(r: ServerReport): string {
   if (!r.cpuPerRun) return '';
-  return `What is left of a run's cost, and what would remove it (observed on 2026-12-07 while writing the
-kept pools and the main seat, not measured by the bench; Node 20, back to back on one runtime, \`maxConcurrentRuns: 1\`):
+  return `What is left of a run's cost, and what would remove it (observed on 2026-12-07 and 08 while writing the
+kept pools, the main seat and the instance reset, not measured by the bench; Node 20, back to back on one runtime, \`maxConcurrentRuns: 1\`):
 
 - **Idle pool workers** do nothing for a run now: a run that ends at rest leaves its pool parked on
   its control block for the next run on its memory (\`src/host/runtime/kept-pools.ts\`), so those
@@ -707,17 +708,31 @@ kept pools and the main seat, not measured by the bench; Node 20, back to back o
   1.06-1.5x in separate processes, one runtime each (six alternations, after a 2 s pause that
   let the workers' start-up settle: it changed nothing). The kept pool is in use in all of them
   (every run after the first two found its 4 workers kept); what the rest is, I did not find.
-- **A spawn** of a run costs more than a warm spawn within a run: the pool worker makes its instance
-  for the run first (~30 µs alone, 60 µs beside a CI run; the instance's WASI and imports are kept,
-  forgetting the run before), and it was parked rather than spinning. Its share of collections (a
-  full one every 32 runs it serves, needed: without it RSS less the young generation grew 20% from
-  1,000 to 10,000 runs) is ~0.1 ms a spawned thread. What would remove the instantiation: keeping
-  the instance from run to run, its mutable globals and tables reset by a function the load-time
-  rewrite appends, and its start function run again; not done.
+- **A spawn** of a run costs more than a warm spawn within a run: the pool worker was parked
+  rather than spinning (the futex wake of a parked worker, ~15-25 µs to the other CPU), and it
+  readies its instance for the run first. It resets it now where the module allows
+  (\`src/host/module/instance-reset.ts\`: globals, active data segments, start function; 5-7 µs in
+  the worker, median, against ~30-60 µs for the new instance it made before): the first spawn of
+  \`spawn_latency\` went from 90-112 µs to 65-75 µs (3.3-5.2x to 2.7-3.1x a warm spawn; three
+  interleaved alternations, 600 runs each). What is left of the gap is the wake: only a worker
+  already spinning when the run's first spawn comes would close it, and a spinning idle worker
+  costs CPU for every run that does not use it.
+- **Collections**: a worker's periodic forced full collection takes 5-13 ms of it and of V8's
+  platform threads whatever the garbage (a worker's heap is ~4.4 MB, mostly Node's own), so its
+  cadence sets much of what a run costs: one every 32 programs a worker serves was about a
+  quarter of a run of \`spawn_join\` (1.52-1.60 ms a run every 64, 1.91-2.40 every 32, interleaved
+  A/B). Every 64, RSS less the young generation grew 8-14% from 1,000 to 10,000 runs on Node 24
+  and 26 while each run made new instances; with the instances reset, within 3.7% on every line
+  but 22 (+6-8%, +5-7% before), so a worker that resets its instance collects every 64 runs
+  (\`src/shared/garbage.ts\`). Interleaved A/B of the reset with that cadence against the code
+  before (one runtime a process, 3,000 runs after 200, \`process.cpuUsage()\`, medians of three
+  alternations): \`first_instruction\` 0.856 -> 0.676 ms a run at poolSize 0, 0.945 -> 0.796 at
+  poolSize 4, \`spawn_join\` 1.854 -> 1.514, \`short_threads 2 2\` 6.04 -> 5.53 (the spreads of
+  the alternations overlap: 0.64-0.81 against 0.80-1.10 at poolSize 0).
 - **The run itself**, one that spawns nothing: a run that ends at rest, returning from \`_start\`,
   leaves its main thread's worker on its control block's main seat
   (\`src/shared/control/main-seat.ts\`), and the next run on that block is handed to it there:
-  \`Prepare\` (zero the memory, make a new instance), then \`Go\`, its args, env and preopen names
+  \`Prepare\` (zero the memory, reset or make its instance), then \`Go\`, its args, env and preopen names
   written to the block. No boot, \`go\` or \`free\` message, and no event-loop turn of the worker.
   Interleaved A/B of the code before and after (one runtime a process, 1,000 runs after 200, each
   thread's CPU from \`/proc/self/task/*/schedstat\`, three alternations): \`first_instruction\`
@@ -728,7 +743,8 @@ kept pools and the main seat, not measured by the bench; Node 20, back to back o
   left, by thread (the same method, and a CPU profile of each thread): the main JS thread ~0.3 ms
   a run (the run's bookkeeping: a \`Program\` with its workers, pool policy, stdio, limits, queue
   place and promises); the main thread's worker ~0.25 ms (its instance, its WASI readied for the
-  run, the \`ready\` and \`main-done\` messages, and its collections, ~0.1 ms); V8's platform
+  run, the \`ready\` and \`main-done\` messages, and its collections, ~0.1 ms; before the reset
+  above); V8's platform
   threads ~0.3-0.4 ms (scavenges, and the concurrent marking and sweeping of full collections). A
   run that ends in \`proc_exit\` keeps no worker: its \`exit\` is reported when it is called, before
   its worker is out of the wasm (every Zig 0.11 program ends so: the \`short_threads\` row). What

@@ -72,7 +72,7 @@ describe('a pool kept from run to run', () => {
     let kept = 0;
     for (let i = 0; i < 30; i++) {
       // Every third run's config takes more than the area's 16 KiB (its env alone); a short config follows a long one.
-      const env = i % 3 === 0 ? { BIG: 'x'.repeat(20_000) } : {};
+      const env: Record<string, string> = i % 3 === 0 ? { BIG: 'x'.repeat(20_000) } : {};
       const result = await runtime.run({ args: ['print_args', `run${i}`, '.'.repeat(i % 7)], env, stdout: 'buffer' });
       expect(result.exitCode).toBe(0);
       outputs.push(result.stdout.toString());
