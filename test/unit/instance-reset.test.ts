@@ -14,12 +14,14 @@ const wat = (text: string) => {
   module.destroy();
   return bytes;
 };
+/** Compiles bytes (the rewrite's output is a plain Uint8Array over an ArrayBuffer). */
+const compiled = (bytes: Uint8Array) => new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
 const sharedMemory = () => new WebAssembly.Memory({ initial: 2, maximum: 16, shared: true });
 
 /** reset_state.wasm, rewritten, instantiated on `memory` with imports that do nothing. */
 function resetState(memory: WebAssembly.Memory) {
   const { bytes, report } = addInstanceReset(readFileSync(fixture('reset_state')));
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+  const instance = new WebAssembly.Instance(compiled(bytes), {
     wasi: { 'thread-spawn': () => 1 },
     wasi_snapshot_preview1: { fd_write: () => 0 },
     env: { memory },
@@ -51,7 +53,7 @@ describe('the load-time instance reset', () => {
   it('moves no index: the module has the same imports and exports, plus the reset, and its functions answer as before', () => {
     const input = readFileSync(fixture('reset_state'));
     const before = new WebAssembly.Module(input);
-    const after = new WebAssembly.Module(addInstanceReset(input).bytes);
+    const after = compiled(addInstanceReset(input).bytes);
     expect(WebAssembly.Module.imports(after)).toEqual(WebAssembly.Module.imports(before));
     expect(WebAssembly.Module.exports(after)).toEqual([...WebAssembly.Module.exports(before), { name: RESET_EXPORT, kind: 'function' }]);
   });
@@ -69,7 +71,7 @@ describe('the load-time instance reset', () => {
     const input = wat(`(module (import "env" "memory" (memory 1 1 shared)) (func (export "_start")))`);
     const { bytes, report } = addInstanceReset(input);
     expect(report).toEqual({ status: 'added', globals: 0 });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+    const instance = new WebAssembly.Instance(compiled(bytes), {
       env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }) },
     });
     expect(() => (instance.exports[RESET_EXPORT] as () => void)()).not.toThrow();
