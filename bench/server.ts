@@ -728,7 +728,12 @@ kept pools, the main seat and the instance reset, not measured by the bench; Nod
   before (one runtime a process, 3,000 runs after 200, \`process.cpuUsage()\`, medians of three
   alternations): \`first_instruction\` 0.856 -> 0.676 ms a run at poolSize 0, 0.945 -> 0.796 at
   poolSize 4, \`spawn_join\` 1.854 -> 1.514, \`short_threads 2 2\` 6.04 -> 5.53 (the spreads of
-  the alternations overlap: 0.64-0.81 against 0.80-1.10 at poolSize 0).
+  the alternations overlap: 0.64-0.81 against 0.80-1.10 at poolSize 0). The table above moves
+  more from one run of the bench to the next than its spreads say: its method replayed alone on
+  the same code (the five rows in turns, a runtime made and closed for each, 600 runs after 100;
+  2026-12-08) gave \`spawn_join\` 1.49, 1.62, 1.95, 2.62 and 2.76 ms a round, later rounds
+  higher, while ten runtimes made and closed in turn in one process showed no such drift
+  (\`first_instruction\` at poolSize 4: 1.92 down to 1.06-1.46 ms) and left no thread behind.
 - **The run itself**, one that spawns nothing: a run that ends at rest, returning from \`_start\`,
   leaves its main thread's worker on its control block's main seat
   (\`src/shared/control/main-seat.ts\`), and the next run on that block is handed to it there:
