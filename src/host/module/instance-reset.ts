@@ -33,7 +33,7 @@ import { RESET_EXPORT } from '../../shared/messages.js';
 import { ByteSink, Cursor } from './grow-guard/binary-io.js';
 import { CodeRewriter } from './grow-guard/code-rewriter.js';
 import { BULK, BULK_PREFIX, Unsupported } from './grow-guard/instructions.js';
-import { countTypes, readSections, type SectionSpan } from './grow-guard/sections.js';
+import { afterCount, countTypes, readSections, type SectionSpan } from './grow-guard/sections.js';
 import { FUNC_TYPE, ImportKind, Section } from './wasm-format.js';
 
 export type InstanceResetStatus =
@@ -216,13 +216,6 @@ function exportNames(bytes: Uint8Array, section: SectionSpan): string[] {
     c.u32();
   }
   return names;
-}
-
-/** Where a vector section's entries start: past its count. */
-function afterCount(bytes: Uint8Array, section: SectionSpan): number {
-  const c = new Cursor(bytes, section.contents);
-  c.u32();
-  return c.pos;
 }
 
 /**

@@ -36,7 +36,7 @@ import { ByteSink, Cursor, u32Size } from './binary-io.js';
 import { CodeRewriter } from './code-rewriter.js';
 import { writeHelperBody } from './helper-body.js';
 import { Unsupported } from './instructions.js';
-import { countTypes, memoryOf, readSections, type SectionSpan } from './sections.js';
+import { afterCount, countTypes, memoryOf, readSections } from './sections.js';
 
 export type GrowGuardStatus =
   /** Helpers were added: every guarded instruction of the module goes through one. */
@@ -64,13 +64,6 @@ export interface GrowGuardResult {
   /** The rewritten module, or the very input when nothing was rewritten. */
   bytes: Uint8Array;
   report: GrowGuardReport;
-}
-
-/** Where a vector section's entries start: past its count. */
-function afterCount(bytes: Uint8Array, section: SectionSpan): number {
-  const cursor = new Cursor(bytes, section.contents);
-  cursor.u32();
-  return cursor.pos;
 }
 
 /** Writes a section: its id, its size and its contents. */

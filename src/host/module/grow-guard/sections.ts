@@ -29,6 +29,13 @@ export function readSections(bytes: Uint8Array): SectionSpan[] {
   return sections;
 }
 
+/** Where a vector section's entries start: past its count. */
+export function afterCount(bytes: Uint8Array, section: SectionSpan): number {
+  const cursor = new Cursor(bytes, section.contents);
+  cursor.u32();
+  return cursor.pos;
+}
+
 /** The module's single memory: whether it is shared; undefined when it has none. */
 export function memoryOf(bytes: Uint8Array, sections: SectionSpan[]): { shared: boolean; importedFunctions: number } | undefined {
   let memories = 0;
