@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# A local check of the instance reset on a real wasi-libc program (not run by CI, which cannot build
+# wasi-libc): builds fixtures/c/reset_state.c with the C toolchain of ../shared/c-toolchain (default
+# $HOME/wasm-c/cc.sh), then runs it RUNS times on one runtime (poolSize 3) and prints what the runs
+# printed, with how many instances each reset. Usage, after `npm run build`:
+#   test/local/c-reset.sh [RUNS]        (env CC: the toolchain's cc.sh; NODE: the node binary)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs="${1:-200}"
+cc="${CC:-$HOME/wasm-c/cc.sh}"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+"$cc" fixtures/c/reset_state.c -o "$out/reset_state.wasm"
+"${NODE:-node}" test/local/c-reset.mjs "$out/reset_state.wasm" "$runs"
