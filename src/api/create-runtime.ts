@@ -9,7 +9,7 @@ import { Runtime } from '../host/runtime/runtime.js';
 /** Creates a runtime for one module. Resolves once the first run is prepared. */
 export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   checkRuntimeConfig(config);
-  const { maxConcurrentRuns, preparedRuns, maxWorkers, wasiImplementation, signal, timeoutMs, ...rest } = config;
+  const { maxConcurrentRuns, preparedRuns, maxWorkers, wasiImplementation, instanceReset = true, signal, timeoutMs, ...rest } = config;
   const resolved = resolveConfig(
     { ...(rest as RuntimeConfig), entryFile: LIBRARY_WORKER, namespace: `runtime_${nextRuntime++}` },
     'the config of createRuntime',
@@ -29,7 +29,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
       loadProgram({ ...rest, entryFile: LIBRARY_WORKER, memorySetting: resolved.memorySetting } as WasiMainConfig, {
         initialAsDeclared: true,
         locateMemory: true,
-        instanceReset: true,
+        instanceReset,
       }),
     );
     if (!loaded.hasStart && !loaded.threaded && !loaded.memory) {

@@ -45,6 +45,13 @@ export interface RuntimeOptions {
   workerOptions?: WorkerOptions;
   /** The grow guard (see `WasiMainOptions.growGuard`): the module is rewritten at load unless false. Default: true. */
   growGuard?: boolean;
+  /**
+   * The instance reset: the module gets an export at load with which a worker kept from one run to
+   * the next resets its instance for the next run rather than make a new one (its one visible change
+   * to the program: `data.drop` becomes `nop`s). False: kept workers make a new instance each run.
+   * Default: true.
+   */
+  instanceReset?: boolean;
   /** Ends `createRuntime` (RunAbortedError), its workers ended, if it aborts before the runtime is ready. */
   signal?: AbortSignal;
   /** Ends `createRuntime` (RunTimeoutError), its workers ended, if the runtime is not ready within this long (ms). */
@@ -117,6 +124,7 @@ const RUNTIME_KEYS = [
   'wasiImplementation',
   'workerOptions',
   'growGuard',
+  'instanceReset',
   'signal',
   'timeoutMs',
 ] as const satisfies readonly (keyof RuntimeConfig)[];
@@ -168,6 +176,9 @@ export function checkRuntimeConfig(config: RuntimeConfig): void {
   if (config === null || typeof config !== 'object') throw new InvalidOptionError('createRuntime needs a config object');
   checkKeys(config, RUNTIME_KEYS, 'the config of createRuntime');
   checkLimitOptions({ signal: config.signal, timeoutMs: config.timeoutMs });
+  if (config.instanceReset !== undefined && typeof config.instanceReset !== 'boolean') {
+    throw new InvalidOptionError(`instanceReset must be true or false, got ${typeof config.instanceReset}`);
+  }
   const { wasiImplementation } = config;
   if (wasiImplementation !== undefined && wasiImplementation !== 'shared') {
     throw new InvalidOptionError(`a runtime needs wasiImplementation 'shared' (per-run stdio and descriptors), got ${String(wasiImplementation)}`);

@@ -65,6 +65,16 @@ describe('a pool kept from run to run', () => {
     expect(reset).toBeGreaterThan(40);
   });
 
+  it('with instanceReset false the module is compiled as given, and the kept workers make a new instance for each run', async () => {
+    const runtime = await runtimeFor('spawn_join', { poolSize: 2, maxConcurrentRuns: 1, preparedRuns: 1, instanceReset: false });
+    expect(runtime.stats().instanceReset).toEqual({ status: 'off', globals: 0 });
+    const runs = [];
+    for (let i = 0; i < 30; i++) runs.push((await runtime.run({ stdout: 'buffer' })).stats);
+    expect(runs.map((stats) => stats.instancesReset)).toEqual(runs.map(() => 0));
+    // The pools were kept all the same: the workers made new instances on them.
+    expect(runs.filter((stats) => stats.poolWorkersKept === 2 && stats.mainWorkerKept).length).toBeGreaterThan(20);
+  });
+
   it("each run on a kept main thread worker gets its own args, a config too large for the control block's area included (through the inbox)", async () => {
     // print_args returns from _start (a Zig program ends in proc_exit, which keeps no worker).
     const runtime = await runtimeFor('print_args', { poolSize: 1, maxConcurrentRuns: 1, preparedRuns: 1 });

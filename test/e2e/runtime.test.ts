@@ -464,6 +464,7 @@ describe('runs on a runtime', () => {
   it('checks its options and says what is wrong with typed errors', async () => {
     await expect(createRuntime({ wasmFile: fixture('primes'), poolSize: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(createRuntime({ wasmFile: fixture('primes'), wasiImplementation: 'node' as never })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(createRuntime({ wasmFile: fixture('primes'), instanceReset: 'yes' as never })).rejects.toBeInstanceOf(InvalidOptionError);
     const runtime = await runtimeFor('primes', { poolSize: 1 });
     await expect(runtime.run({ stdout: 'somewhere' as never })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(runtime.run({ timeoutMs: -5 })).rejects.toBeInstanceOf(InvalidOptionError);
