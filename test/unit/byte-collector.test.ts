@@ -19,4 +19,14 @@ describe('a capture of many writes', () => {
     expect(collector.bytes().equals(expected)).toBe(true);
     expect(new ByteCollector().bytes().length).toBe(0);
   });
+
+  it('gives back a short capture, in its small first block, and one that outgrows it', () => {
+    const short = new ByteCollector();
+    short.add(Buffer.from('12345678'));
+    expect(short.bytes().toString()).toBe('12345678');
+    const longer = new ByteCollector();
+    const parts = [randomBytes(3999), randomBytes(2), randomBytes(70_000), randomBytes(1)];
+    for (const part of parts) longer.add(part);
+    expect(longer.bytes().equals(Buffer.concat(parts))).toBe(true);
+  });
 });
