@@ -45,28 +45,22 @@ export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike,
   const made = make();
   if (!made) return leave(link);
   if (boot.role === 'main') {
-    let current = made;
     const seated = later && {
       // The next run on the block: its memory zeroed, then the instance reset (or a new one on the same imports), whose WASI forgets the run before.
       prepare: () => {
         later.rearmWasi();
         if (boot.memory) clearMemory(boot.memory, boot.memoryAddress);
-        const next = renew(current);
-        if (next) current = next;
-        return next?.instance;
+        return renew()?.instance;
       },
       afterRun: later.afterRun,
     };
     return runMainThread(boot, control, made.instance, config, wasi, link, seated);
   }
-  let current = made;
   const laterRuns = later && {
     // The instance reset (or a new one on the same imports), whose WASI forgets the run before.
     reinstantiate: () => {
       later.rearmWasi();
-      const next = renew(current);
-      if (next) current = next;
-      return next;
+      return renew();
     },
     afterRun: later.afterRun,
   };
@@ -76,7 +70,7 @@ export function runProgram(boot: BootData, config: WorkerConfig, wasi: WasiLike,
 /**
  * Makes the program's instances in this worker, bound to `wasi`: `make` a new one each call, on the
  * same imports (made at the first call); `renew`, for a later run on the same block, resets the
- * worker's instance when the module allows it (host/module/instance-reset.ts), or makes a new one.
+ * last instance made when the module allows it (host/module/instance-reset.ts), or makes a new one.
  * Each gives undefined when it failed (reported to the coordinator).
  */
 function instanceMaker(
@@ -86,7 +80,7 @@ function instanceMaker(
   link: WorkerLink,
   control: SharedControl,
   tidOfThisWorker: { current: number },
-): { make: () => ThreadInstance | undefined; renew: (previous: ThreadInstance) => ThreadInstance | undefined } {
+): { make: () => ThreadInstance | undefined; renew: () => ThreadInstance | undefined } {
   /** The program's memory once instantiated (imported, or exported by a module with its own). */
   let shared: WebAssembly.Memory | undefined;
   // A start function runs while each thread's instance is made (or reset): a spawn from it could
@@ -94,6 +88,8 @@ function instanceMaker(
   const making = { making: true };
   let imports: WasmImports | undefined;
   let memory: WebAssembly.Memory | undefined;
+  /** The instance made last (and reset since, if it was). */
+  let last: ThreadInstance | undefined;
   const importsOnce = (): WasmImports => {
     memory = (boot.memory ?? (boot.privateMemory && new WebAssembly.Memory(boot.privateMemory as WebAssembly.MemoryDescriptor))) as
       | WebAssembly.Memory
@@ -125,7 +121,8 @@ function instanceMaker(
       shared = (memory ?? exported) as WebAssembly.Memory | undefined;
       // A custom WASI that the user starts (or not) is left to the user.
       if (!config.wasi && shared) bindMemory(wasi, shared);
-      return { instance, shared };
+      last = { instance, shared };
+      return last;
     } catch (error) {
       return failed(error);
     }
@@ -143,7 +140,7 @@ function instanceMaker(
       return failed(error);
     }
   };
-  return { make, renew: (previous) => (boot.instanceReset ? reset(previous) : make()) };
+  return { make, renew: () => (boot.instanceReset && last ? reset(last) : make()) };
 }
 
 /** Runs once per isolate (a runtime's worker serves many programs). */

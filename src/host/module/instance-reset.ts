@@ -33,7 +33,7 @@ import { RESET_EXPORT } from '../../shared/messages.js';
 import { ByteSink, Cursor } from './grow-guard/binary-io.js';
 import { CodeRewriter } from './grow-guard/code-rewriter.js';
 import { BULK, BULK_PREFIX, Unsupported } from './grow-guard/instructions.js';
-import { afterCount, countTypes, readSections, type SectionSpan } from './grow-guard/sections.js';
+import { afterCount, countTypes, readImports, readSections, type SectionSpan } from './grow-guard/sections.js';
 import { FUNC_TYPE, ImportKind, Section } from './wasm-format.js';
 
 export type InstanceResetStatus =
@@ -107,39 +107,6 @@ function skipConstantExpression(c: Cursor): number {
         throw new Unsupported(`opcode 0x${op.toString(16)} in a global initializer`);
     }
   }
-}
-
-interface Imports {
-  functions: number;
-  globals: number;
-  memory: boolean;
-}
-
-function readImports(bytes: Uint8Array, section: SectionSpan | undefined): Imports {
-  const found: Imports = { functions: 0, globals: 0, memory: false };
-  if (!section) return found;
-  const c = new Cursor(bytes, section.contents);
-  for (let n = c.u32(); n > 0; n--) {
-    c.skipName();
-    c.skipName();
-    const kind = c.byte();
-    if (kind === ImportKind.Function) {
-      found.functions++;
-      c.u32();
-    } else if (kind === ImportKind.Table) throw new NotResettable('it imports a table');
-    else if (kind === ImportKind.Memory) {
-      found.memory = true;
-      c.limits();
-    } else if (kind === ImportKind.Global) {
-      c.valueType();
-      if (c.byte() !== 0) throw new NotResettable('it imports a mutable global');
-      found.globals++;
-    } else if (kind === ImportKind.Tag) {
-      c.byte();
-      c.u32();
-    } else throw new Unsupported(`import kind ${kind}`);
-  }
-  return found;
 }
 
 function readMutableGlobals(bytes: Uint8Array, section: SectionSpan | undefined, imported: number): MutableGlobal[] {
@@ -229,7 +196,9 @@ export function addInstanceReset(input: Uint8Array): InstanceResetResult {
     const sections = readSections(input);
     const find = (id: number) => sections.find((s) => s.id === id);
     const imports = readImports(input, find(Section.Import));
-    if (!imports.memory) return kept('not-needed');
+    if (imports.tables > 0) throw new NotResettable('it imports a table');
+    if (imports.mutableGlobals > 0) throw new NotResettable('it imports a mutable global');
+    if (imports.memories.length === 0) return kept('not-needed');
     const typeSection = find(Section.Type);
     const functionSection = find(Section.Function);
     const code = find(Section.Code);

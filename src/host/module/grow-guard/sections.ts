@@ -36,46 +36,64 @@ export function afterCount(bytes: Uint8Array, section: SectionSpan): number {
   return cursor.pos;
 }
 
+/** What a module imports, by kind: counts, each global's mutability, and each memory's limits flags. */
+export interface ModuleImports {
+  functions: number;
+  tables: number;
+  globals: number;
+  mutableGlobals: number;
+  /** The limits flags of each imported memory, in order. */
+  memories: number[];
+}
+
+/** Reads the import section (absent: nothing imported). */
+export function readImports(bytes: Uint8Array, section: SectionSpan | undefined): ModuleImports {
+  const imports: ModuleImports = { functions: 0, tables: 0, globals: 0, mutableGlobals: 0, memories: [] };
+  if (!section) return imports;
+  const cursor = new Cursor(bytes, section.contents);
+  for (let n = cursor.u32(); n > 0; n--) {
+    cursor.skipName(); // module
+    cursor.skipName(); // field
+    const kind = cursor.byte();
+    if (kind === ImportKind.Function) {
+      imports.functions++;
+      cursor.u32();
+    } else if (kind === ImportKind.Table) {
+      imports.tables++;
+      cursor.valueType();
+      cursor.limits();
+    } else if (kind === ImportKind.Memory) imports.memories.push(cursor.limits());
+    else if (kind === ImportKind.Global) {
+      cursor.valueType();
+      imports.globals++;
+      if (cursor.byte() !== 0) imports.mutableGlobals++;
+    } else if (kind === ImportKind.Tag) {
+      cursor.byte();
+      cursor.u32();
+    } else throw new Unsupported(`import kind ${kind}`);
+  }
+  return imports;
+}
+
 /** The module's single memory: whether it is shared; undefined when it has none. */
 export function memoryOf(bytes: Uint8Array, sections: SectionSpan[]): { shared: boolean; importedFunctions: number } | undefined {
-  let memories = 0;
-  let shared = false;
-  let importedFunctions = 0;
-  const takeLimits = (flags: number) => {
-    memories++;
-    if (flags & Limits.Memory64) throw new Unsupported('a 64-bit memory');
-    if (flags & Limits.PageSize) throw new Unsupported('a custom page size'); // the helpers count in 64 KiB pages
-    shared = (flags & Limits.Shared) !== 0;
-  };
+  const imports = readImports(
+    bytes,
+    sections.find((section) => section.id === Section.Import),
+  );
+  const flags = [...imports.memories];
   for (const section of sections) {
+    if (section.id !== Section.Memory) continue;
     const cursor = new Cursor(bytes, section.contents);
-    if (section.id === Section.Import) {
-      for (let n = cursor.u32(); n > 0; n--) {
-        cursor.skipName(); // module
-        cursor.skipName(); // field
-        const kind = cursor.byte();
-        if (kind === ImportKind.Function) {
-          importedFunctions++;
-          cursor.u32();
-        } else if (kind === ImportKind.Table) {
-          cursor.valueType();
-          cursor.limits();
-        } else if (kind === ImportKind.Memory) takeLimits(cursor.limits());
-        else if (kind === ImportKind.Global) {
-          cursor.valueType();
-          cursor.byte();
-        } else if (kind === ImportKind.Tag) {
-          cursor.byte();
-          cursor.u32();
-        } else throw new Unsupported(`import kind ${kind}`);
-      }
-    } else if (section.id === Section.Memory) {
-      for (let n = cursor.u32(); n > 0; n--) takeLimits(cursor.limits());
-    }
+    for (let n = cursor.u32(); n > 0; n--) flags.push(cursor.limits());
   }
-  if (memories === 0) return undefined;
-  if (memories > 1) throw new Unsupported('several memories');
-  return { shared, importedFunctions };
+  for (const limits of flags) {
+    if (limits & Limits.Memory64) throw new Unsupported('a 64-bit memory');
+    if (limits & Limits.PageSize) throw new Unsupported('a custom page size'); // the helpers count in 64 KiB pages
+  }
+  if (flags.length === 0) return undefined;
+  if (flags.length > 1) throw new Unsupported('several memories');
+  return { shared: (flags[0]! & Limits.Shared) !== 0, importedFunctions: imports.functions };
 }
 
 /** The number of types the type section declares; only function types are known. */
