@@ -4,7 +4,7 @@
  * when the program is done with them (runtime-workers.ts).
  */
 import { writeSync } from 'node:fs';
-import { type TransferListItem, Worker } from 'node:worker_threads';
+import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
 import { InvalidOptionError } from '../base/errors.js';
 import type { ResolvedConfig } from '../base/options.js';
 import { BOOT_KEY, type BootData, type InboxMessage, type WorkerMessage } from '../shared/messages.js';
@@ -112,9 +112,11 @@ export function newWorker(
   file: string,
   config: Pick<ResolvedConfig, 'workerOptions'>,
   workerData: unknown,
-  { transferList, pipeConsole = true }: { transferList?: TransferListItem[]; pipeConsole?: boolean } = {},
+  { transferList, pipeConsole = true, defaultLimits }: { transferList?: TransferListItem[]; pipeConsole?: boolean; defaultLimits?: ResourceLimits } = {},
 ): Worker {
-  const { execArgv, env, resourceLimits } = config.workerOptions;
+  const { execArgv, env } = config.workerOptions;
+  // The caller's limits win over the library's defaults.
+  const resourceLimits = defaultLimits || config.workerOptions.resourceLimits ? { ...defaultLimits, ...config.workerOptions.resourceLimits } : undefined;
   let worker: Worker;
   try {
     worker = new Worker(file, {

@@ -57,9 +57,20 @@ interface Clearer {
 }
 
 let module: WebAssembly.Module | undefined;
+/**
+ * Each memory's clearer in this thread, for as long as the memory lives (a WeakMap's value does not
+ * keep its key alive): a kept main thread worker clears the same memory before each run, and an
+ * instance a clear was native garbage a run, which only a full collection gives back (garbage.ts).
+ */
+const clearers = new WeakMap<WasmMemory, Clearer>();
 function clearerOf(memory: WasmMemory): Clearer {
-  module ??= new WebAssembly.Module(Buffer.from(CLEAR_WASM, 'base64'));
-  return new WebAssembly.Instance(module, { env: { memory: memory as WebAssembly.Memory } }).exports as unknown as Clearer;
+  let clearer = clearers.get(memory);
+  if (!clearer) {
+    module ??= new WebAssembly.Module(Buffer.from(CLEAR_WASM, 'base64'));
+    clearer = new WebAssembly.Instance(module, { env: { memory: memory as WebAssembly.Memory } }).exports as unknown as Clearer;
+    clearers.set(memory, clearer);
+  }
+  return clearer;
 }
 
 /**

@@ -56,6 +56,35 @@ describe('clearing a memory an earlier run left', () => {
     expect(bytes.every((b) => b === 0)).toBe(true);
   });
 
+  it('makes one clearer instance a memory however often it clears it, and a new one for another memory, each clearing its own', () => {
+    // A kept main thread worker clears the same memory before every run: an instance a clear was native garbage a run.
+    const made: unknown[] = [];
+    const Instance = WebAssembly.Instance;
+    WebAssembly.Instance = new Proxy(Instance, {
+      construct(target, args) {
+        made.push(args);
+        return Reflect.construct(target, args);
+      },
+    });
+    try {
+      const [a, b] = [1, 2].map(() => new WebAssembly.Memory({ initial: 2, maximum: 4, shared: true }));
+      for (let i = 0; i < 5; i++) {
+        new Uint8Array(a!.buffer).fill(i + 1);
+        clearMemory(a!);
+        expect(new Uint8Array(a!.buffer).every((byte) => byte === 0)).toBe(true);
+      }
+      expect(made).toHaveLength(1);
+      new Uint8Array(b!.buffer).fill(9);
+      new Uint8Array(a!.buffer).fill(9);
+      clearMemory(b!);
+      expect(made).toHaveLength(2);
+      expect(new Uint8Array(b!.buffer).every((byte) => byte === 0)).toBe(true);
+      expect(new Uint8Array(a!.buffer).every((byte) => byte === 9)).toBe(true);
+    } finally {
+      WebAssembly.Instance = Instance;
+    }
+  });
+
   it.runIf(linux)('locates each of two memories made one after the other at its own address', () => {
     const a = createSharedMemory({ initial: 3, maximum: 8 }, true);
     const b = createSharedMemory({ initial: 3, maximum: 8 }, true);

@@ -23,7 +23,7 @@ import { OwnWorkers, type WorkerHandle, type WorkerSource } from '../worker-sour
 import { bootData } from './boot-data.js';
 import { ColdSpawns } from './cold-spawns.js';
 import { OutputRelay } from './output-relay.js';
-import { controlFor, offerPool } from './pool-handover.js';
+import { controlFor, offerPool, threadsCountedOut } from './pool-handover.js';
 import { PoolPolicy } from './pool-policy.js';
 import { ProgramWorkers, type WorkerInfo } from './program-workers.js';
 import { ReactorCalls } from './reactor-calls.js';
@@ -330,10 +330,10 @@ export class Program {
     this.control.events.signal();
     this.pool.end();
     this.coldSpawns.end();
-    const kept =
-      'code' in outcome && this.started?.reactor === false && this.wasi
-        ? offerPool(this.poolKeeper, this.control, this.workers, this.wasi.table.buffer)
-        : undefined;
+    const keepable = 'code' in outcome && this.started?.reactor === false && this.wasi !== undefined && this.poolKeeper !== undefined;
+    // A joined thread's worker may not have counted itself out yet: a moment for it, so that the pool can pass on.
+    if (keepable && this.control.threads.live() !== 0) await threadsCountedOut(this.control);
+    const kept = keepable ? offerPool(this.poolKeeper, this.control, this.workers, this.wasi!.table.buffer) : undefined;
     // A worker out of the program's wasm goes back to its source (a runtime reuses it); one that may
     // still run the program's wasm is ended. Either way, none can touch the program's descriptors
     // or memory once this resolves, so closing its host fds below is safe; except a worker left

@@ -16,7 +16,7 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import type { ResolvedConfig } from '../../base/options.js';
 import { LIBRARY_WORKER } from '../../base/options.js';
-import { CollectRequester, createCollectEpoch, exposeGc } from '../../shared/garbage.js';
+import { CollectRequester, createCollectEpoch, exposeGc, RUNTIME_WORKER_LIMITS } from '../../shared/garbage.js';
 import { createDoorbell, InboxSender } from '../../shared/inbox.js';
 import { type BootData, type InboxMessage, RUNTIME_KEY, type RuntimeWorkerData, type WorkerMessage } from '../../shared/messages.js';
 import { endWorker, newWorker, STUCK_WORKER_GRACE_MS, settledWithin, type WorkerEvents, type WorkerHandle, type WorkerSource } from '../worker-source.js';
@@ -220,7 +220,16 @@ export class RuntimeWorkers implements WorkerSource {
     const doorbell = createDoorbell();
     const data: RuntimeWorkerData = { inbox: { port: inbox.port2, doorbell }, outbox: outbox.port2, collectEpoch: this.epoch };
     const worker = new RuntimeWorker(
-      newWorker(LIBRARY_WORKER, this.config, { [RUNTIME_KEY]: data }, { transferList: [inbox.port2, outbox.port2], pipeConsole: false }),
+      newWorker(
+        LIBRARY_WORKER,
+        this.config,
+        { [RUNTIME_KEY]: data },
+        {
+          transferList: [inbox.port2, outbox.port2],
+          pipeConsole: false,
+          defaultLimits: RUNTIME_WORKER_LIMITS,
+        },
+      ),
       new InboxSender(inbox.port1, doorbell),
       outbox.port1,
     );

@@ -44,9 +44,12 @@ export class CoordinatorEvents {
     else setImmediate(() => this.follow(stopped, look));
   }
 
-  /** Coordinator: settles when `Header.Events` moves on from `seen` (`Atomics.waitAsync`'s result, spelled out for declarations that load without lib ES2024). */
-  waitFor(seen: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> } {
-    return Atomics.waitAsync(this.words.words, Header.Events, seen);
+  /**
+   * Coordinator: settles when `Header.Events` moves on from `seen`, or after `timeoutMs` (`Atomics.waitAsync`'s
+   * result, spelled out for declarations that load without lib ES2024).
+   */
+  waitFor(seen: number, timeoutMs?: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> } {
+    return Atomics.waitAsync(this.words.words, Header.Events, seen, timeoutMs);
   }
 
   /** The coordinator asks to hear of the next claim. */
