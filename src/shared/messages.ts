@@ -21,6 +21,9 @@ export interface InboxEnd {
 
 export type ThreadRole = 'main' | 'thread';
 
+/** The wasm main thread's thread id (a spawned thread's is never 0). */
+export const MAIN_THREAD_ID = 0;
+
 /** Marks `workerData` as ours, so `initWasiWorker` can tell a library worker from any other. */
 export const BOOT_KEY = '__wasiThreadsWrapperBoot';
 

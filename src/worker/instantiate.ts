@@ -11,13 +11,13 @@ import { layoutFor } from '../shared/control/layout.js';
 import { SpinPolicy } from '../shared/control/slot-mailbox.js';
 import { clearMemory } from '../shared/memory-clear.js';
 import { PAGE_BYTES } from '../shared/memory-growth.js';
-import { type BootData, errorInfo, RESET_EXPORT } from '../shared/messages.js';
+import { type BootData, errorInfo, MAIN_THREAD_ID, RESET_EXPORT } from '../shared/messages.js';
 import { runMainThread } from './main-thread.js';
 import { runPooledThreads, type ThreadInstance } from './pool-thread.js';
 import { coldSpawnVia, createThreadSpawn } from './thread-spawn.js';
 import { bindMemory, type WasiLike, wasiImports } from './wasi-imports.js';
 import type { WorkerConfig } from './worker-config.js';
-import { leave, MAIN_THREAD_ID, type WorkerLink } from './worker-link.js';
+import { leave, type WorkerLink } from './worker-link.js';
 
 function mergeImports(base: WasmImports, extra: WasmImports | undefined): WasmImports {
   const merged: WasmImports = { ...base };

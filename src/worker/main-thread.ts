@@ -7,11 +7,11 @@
 import { ModuleRequirementError, NO_START } from '../base/errors.js';
 import type { SharedControl } from '../shared/control/control.js';
 import { SeatOrder } from '../shared/control/main-seat.js';
-import { type BootData, errorInfo } from '../shared/messages.js';
+import { type BootData, errorInfo, MAIN_THREAD_ID } from '../shared/messages.js';
 import type { SharedWasi } from '../wasi/preview1.js';
-import type { WasiLike } from './wasi-imports.js';
+import { ProcExit, type WasiLike } from './wasi-imports.js';
 import type { WorkerConfig } from './worker-config.js';
-import { configFromInbox, leave, MAIN_THREAD_ID, reportAbnormalEnd, type WorkerLink } from './worker-link.js';
+import { configFromInbox, leave, reportAbnormalEnd, type WorkerLink } from './worker-link.js';
 
 /** What a runtime's main thread worker, kept on its seat, does for the next run on its block. */
 export interface SeatedRuns {
@@ -59,7 +59,9 @@ export function runMainThread(
     // A config too large for the seat's area comes in the inbox, sent before the order.
     (wasi as SharedWasi).configure(control.seat.config() ?? configFromInbox(next, run));
     if (go === SeatOrder.GoReactor) return serveCalls(run, instance.exports as Record<string, unknown>, link);
-    const code = runEntry(boot, instance, config, link);
+    // A kept worker's entry that ends in proc_exit ends as one that returned: the exit was reported
+    // when it was called, and the worker, out of the program's wasm once the exit has unwound, takes its seat.
+    const code = runEntry(boot, instance, config, link, seated !== undefined);
     if (code === undefined) return;
     link.post({ type: 'main-done', code, destroyWhenEnd: config.destroyWhenEnd ?? true });
     // Out of the program's wasm: the coordinator may end the run now, and keep this worker for the next.
@@ -75,8 +77,11 @@ export function runMainThread(
   }
 }
 
-/** Runs the program's entry: its exit code, or undefined when it ended abnormally (reported, and the worker left). */
-function runEntry(boot: BootData, instance: WebAssembly.Instance, config: WorkerConfig, link: WorkerLink): number | undefined {
+/**
+ * Runs the program's entry: its exit code, or undefined when it ended abnormally (reported, and the
+ * worker left). With `exitReturns`, an entry that ended in proc_exit gives the exit's code instead.
+ */
+function runEntry(boot: BootData, instance: WebAssembly.Instance, config: WorkerConfig, link: WorkerLink, exitReturns = false): number | undefined {
   const exports = instance.exports as Record<string, unknown>;
   try {
     if (boot.initMethod) {
@@ -89,6 +94,7 @@ function runEntry(boot: BootData, instance: WebAssembly.Instance, config: Worker
     }
     return 0;
   } catch (error) {
+    if (exitReturns && error instanceof ProcExit) return error.code;
     reportAbnormalEnd(link, MAIN_THREAD_ID, error);
     return undefined;
   }

@@ -7,9 +7,6 @@ import { TRACE, trace } from '../base/trace.js';
 import { errorInfo, type InboxMessage, type RunConfig, type WorkerMessage } from '../shared/messages.js';
 import { ProcExit } from './wasi-imports.js';
 
-/** The wasm main thread's thread id. */
-export const MAIN_THREAD_ID = 0;
-
 /** How a worker talks to its coordinator, and whether it outlives its program (a runtime's worker). */
 export interface WorkerLink {
   post(message: WorkerMessage): void;

@@ -68,15 +68,19 @@ describe('a pool kept from run to run', () => {
     // (five mutable globals of four types, a start function's count, the active data segment in
     // the zeroed memory, a passive segment each thread copies and drops) and leave the same for the
     // next. Each run prints "@" plus a bit a trace found; a segment still dropped traps a thread.
+    // Every other run's _start ends in proc_exit, its instance left mid-way.
     const runtime = await runtimeFor('reset_state', { poolSize: 3, maxConcurrentRuns: 1, preparedRuns: 1 });
     expect(runtime.stats().instanceReset).toEqual({ status: 'added', globals: 6 });
     const outputs: string[] = [];
     let reset = 0;
     let allFour = 0;
+    let afterExit = 0;
     for (let i = 0; i < 60; i++) {
-      const result = await runtime.run({ stdout: 'buffer' });
+      const result = await runtime.run({ args: i % 2 === 0 ? ['reset_state'] : ['reset_state', 'exit'], stdout: 'buffer' });
       expect(result.exitCode).toBe(0);
       outputs.push(result.stdout.toString());
+      // A run whose main thread's instance was the one a proc_exit left.
+      if (i % 2 === 0 && result.stats.mainWorkerKept && (result.stats.instancesReset ?? 0) >= 1) afterExit++;
       // The main thread's instance and at least one kept pool worker's were reset, none made (on a
       // loaded machine a run may end while its pool refills, and keep none for the next).
       if ((result.stats.instancesReset ?? 0) >= 2 && result.stats.mainWorkerKept) reset++;
@@ -88,6 +92,7 @@ describe('a pool kept from run to run', () => {
     // once saw 37 with all three pool workers kept).
     expect(reset).toBeGreaterThan(30);
     expect(allFour).toBeGreaterThan(5);
+    expect(afterExit).toBeGreaterThan(15);
   });
 
   it('with instanceReset false the module is compiled as given, and the kept workers make a new instance for each run', async () => {
@@ -101,7 +106,6 @@ describe('a pool kept from run to run', () => {
   });
 
   it("each run on a kept main thread worker gets its own args, a config too large for the control block's area included (through the inbox)", async () => {
-    // print_args returns from _start (a Zig program ends in proc_exit, which keeps no worker).
     const runtime = await runtimeFor('print_args', { poolSize: 1, maxConcurrentRuns: 1, preparedRuns: 1 });
     const outputs: string[] = [];
     let kept = 0;
@@ -117,13 +121,17 @@ describe('a pool kept from run to run', () => {
     expect(kept).toBeGreaterThan(20);
   });
 
-  it("a run whose main thread ends in proc_exit (a Zig program) keeps its pool but not its main thread's worker, and each run still gets its own args", async () => {
-    const runtime = await runtimeFor('echo_args', { poolSize: 1, maxConcurrentRuns: 1, preparedRuns: 1 });
+  it('a run whose main thread ends in proc_exit (as every Zig program does) keeps its pool and its main thread worker, and each run gets its own args and ends with its own exit code', async () => {
+    // exit_code prints its word from the main thread and a spawned one, joins, then calls proc_exit(CODE).
+    const runtime = await runtimeFor('exit_code', { poolSize: 1, maxConcurrentRuns: 1, preparedRuns: 1 });
     const runs = [];
-    for (let i = 0; i < 20; i++) runs.push(await runtime.run({ args: ['echo_args', `run${i}`], stdout: 'buffer' }));
-    expect(runs.map((run) => run.stdout.toString())).toEqual(runs.map((_, i) => `main: echo_args run${i}\nthread: echo_args run${i}\n`));
-    expect(runs.filter((run) => run.stats.mainWorkerKept)).toEqual([]);
-    expect(runs.filter((run) => run.stats.poolWorkersKept === 1).length).toBeGreaterThan(10);
+    for (let i = 0; i < 40; i++) runs.push(await runtime.run({ args: ['exit_code', `run${i}`, String(i % 5)], stdout: 'buffer' }));
+    expect(runs.map((run) => run.exitCode)).toEqual(runs.map((_, i) => i % 5));
+    expect(runs.map((run) => run.stdout.toString())).toEqual(runs.map((_, i) => `main: run${i}\nthread: run${i}\n`));
+    // The first runs were prepared before any run had ended.
+    const later = runs.slice(5);
+    expect(later.filter((run) => run.stats.mainWorkerKept).length).toBeGreaterThan(30);
+    expect(later.filter((run) => run.stats.poolWorkersKept === 1).length).toBeGreaterThan(30);
   });
 
   it('a run with a maxMemoryPages of its own keeps no pool: no run would take it, so its workers go back to the runtime', async () => {

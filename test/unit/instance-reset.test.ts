@@ -23,7 +23,7 @@ function resetState(memory: WebAssembly.Memory) {
   const { bytes, report } = addInstanceReset(readFileSync(fixture('reset_state')));
   const instance = new WebAssembly.Instance(compiled(bytes), {
     wasi: { 'thread-spawn': () => 1 },
-    wasi_snapshot_preview1: { fd_write: () => 0, clock_time_get: () => 0 },
+    wasi_snapshot_preview1: { fd_write: () => 0, clock_time_get: () => 0, args_sizes_get: () => 0, proc_exit: () => undefined },
     env: { memory },
   });
   const exports = instance.exports as Record<string, WebAssembly.Global | ((...args: number[]) => void)>;

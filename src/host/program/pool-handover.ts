@@ -46,6 +46,28 @@ export async function threadsCountedOut(control: SharedControl, graceMs = COUNT_
   }
 }
 
+/**
+ * A moment (COUNT_OUT_GRACE_MS at most) for what a run that ended with an exit code still does on
+ * its way to rest, so that its pool can pass on: joined threads' workers counting themselves out,
+ * and, when the main thread called proc_exit, its worker unwinding to its seat (`mainSeated`
+ * settles once it says so).
+ */
+export async function comeToRest(control: SharedControl, mainSeated: Promise<void> | undefined): Promise<void> {
+  const deadline = performance.now() + COUNT_OUT_GRACE_MS;
+  if (control.threads.live() !== 0) await threadsCountedOut(control, COUNT_OUT_GRACE_MS);
+  if (!mainSeated) return;
+  let timer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - performance.now()))));
+  await Promise.race([mainSeated, graceOver]);
+  clearTimeout(timer);
+}
+
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((settle) => (resolve = settle));
+  return { promise, resolve };
+}
+
 /** The control block of run `run`: the kept pool's, rearmed, or a new one. */
 export function controlFor(config: ResolvedConfig, run: number, kept: KeptPool | undefined): SharedControl {
   if (kept) {

@@ -14,7 +14,7 @@ import type { ResolvedConfig } from '../../base/options.js';
 import { TRACE, trace } from '../../base/trace.js';
 import type { WasmMemory } from '../../base/wasm-types.js';
 import type { SharedControl } from '../../shared/control/control.js';
-import type { BootData, ThreadRole, WorkerMessage } from '../../shared/messages.js';
+import { type BootData, MAIN_THREAD_ID, type ThreadRole, type WorkerMessage } from '../../shared/messages.js';
 import type { ReplyCell } from '../../shared/reply-cell.js';
 import { closeProgramWasi, createProgramWasi, emptyProgramWasi, installRunDescriptors, type ProgramWasi, serveFdRequest } from '../../wasi/fd-owner.js';
 import { stdinRelay } from '../../wasi/stdin-relay.js';
@@ -23,7 +23,7 @@ import { OwnWorkers, type WorkerHandle, type WorkerSource } from '../worker-sour
 import { bootData } from './boot-data.js';
 import { ColdSpawns } from './cold-spawns.js';
 import { OutputRelay } from './output-relay.js';
-import { controlFor, offerPool, threadsCountedOut } from './pool-handover.js';
+import { comeToRest, controlFor, deferred, offerPool } from './pool-handover.js';
 import { PoolPolicy } from './pool-policy.js';
 import { ProgramWorkers, type WorkerInfo } from './program-workers.js';
 import { ReactorCalls } from './reactor-calls.js';
@@ -58,6 +58,8 @@ export class Program {
   private readonly clearMemory: boolean;
   private readonly poolKeeper: PoolKeeper | undefined;
   private endStats: ProgramStats | undefined;
+  /** Set when a prepared run's main thread called proc_exit: settles once its worker, out of its wasm by the exit's unwinding, is on its seat (main-done). */
+  private mainUnwinding: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Set once the program may run: from the start for a program of its own, at `go()` for a prepared one. */
   private started: ProgramStart | undefined;
   /** Resolves once a prepared program's main instance and initial pool are ready to start. */
@@ -221,7 +223,14 @@ export class Program {
       if (message.run === this.run) this.output.take(message);
       return;
     }
-    if (this.outcome) return;
+    if (this.outcome) {
+      // The main thread's worker on its seat, out of the wasm of the proc_exit that ended the run (see `comeToRest` in pool-handover.ts).
+      if (message.type === 'main-done' && info.role === 'main' && this.mainUnwinding) {
+        info.seated = true;
+        this.mainUnwinding.resolve();
+      }
+      return;
+    }
     switch (message.type) {
       case 'ready':
         info.ready = true;
@@ -245,6 +254,7 @@ export class Program {
         break;
       case 'exit':
         info.leaving = true;
+        if (message.tid === MAIN_THREAD_ID && this.prepared && this.started?.reactor === false) this.mainUnwinding = deferred();
         void this.finish({ code: message.code });
         break;
       case 'trap':
@@ -331,8 +341,7 @@ export class Program {
     this.pool.end();
     this.coldSpawns.end();
     const keepable = 'code' in outcome && this.started?.reactor === false && this.wasi !== undefined && this.poolKeeper !== undefined;
-    // A joined thread's worker may not have counted itself out yet: a moment for it, so that the pool can pass on.
-    if (keepable && this.control.threads.live() !== 0) await threadsCountedOut(this.control);
+    if (keepable) await comeToRest(this.control, this.mainUnwinding?.promise);
     const kept = keepable ? offerPool(this.poolKeeper, this.control, this.workers, this.wasi!.table.buffer) : undefined;
     // A worker out of the program's wasm goes back to its source (a runtime reuses it); one that may
     // still run the program's wasm is ended. Either way, none can touch the program's descriptors
