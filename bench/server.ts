@@ -517,9 +517,13 @@ to 32 MB, two semispaces of 16 MB), and does not give it back while the thread s
 library does not set the V8 flags of the thread it is called on. The rest of the RSS (the workers'
 heaps, the wasm memories) grew by the next column. The test of 10,000 runs checks that RSS levels
 off (the second half grows less than the first). The row of the program that grows its memory
-moves from run to run of this bench (-13.6%, +4.7%, +13.0%, +3.1% and +5.7% in five runs on 2026-11-25 and -26):
+moves from run to run of this bench (-13.6%, +4.7%, +13.0%, +3.1% and +5.7% in five runs on 2026-11-25 and -26;
++3.4% and +10.9% on 2026-12-08, before and after the collections' cadence changed):
 at any sample, up to 8 memories let go wait for the next round of collections (each ~10 GB of
-address space, the column that shows how many, and the pages its run touched).
+address space, the column that shows how many, and the pages its run touched). Its test's helper
+replayed on the code before and after that change (2026-12-08, two runs each): before, 183 MB
+after 1,000 runs and 187-190 MB after 10,000; after, 173-175 MB and 170-186 MB, the high one
+with 126 GB of address space at its last sample (memories waiting), the low one with 56 GB.
 ${controlText(m)}
 Where the time of a request goes on the runtime (observed with \`perf\` while writing this, not
 measured by the bench; Node 20, the HTTP server above at 8 clients, 5 s): at 8 clients both the
@@ -695,7 +699,7 @@ function targets(r: ServerReport): Array<[string, string, boolean]> {
 function runCostText(r: ServerReport): string {
   if (!r.cpuPerRun) return '';
   return `What is left of a run's cost, and what would remove it (observed on 2026-12-07 and 08 while writing the
-kept pools, the main seat and the instance reset, not measured by the bench; Node 20, back to back on one runtime, \`maxConcurrentRuns: 1\`):
+kept pools, the main seat, the instance reset and the collections' cadence, not measured by the bench; Node 20, back to back on one runtime, \`maxConcurrentRuns: 1\`):
 
 - **Idle pool workers** do nothing for a run now: a run that ends at rest leaves its pool parked on
   its control block for the next run on its memory (\`src/host/runtime/kept-pools.ts\`), so those
@@ -717,23 +721,26 @@ kept pools, the main seat and the instance reset, not measured by the bench; Nod
   interleaved alternations, 600 runs each). What is left of the gap is the wake: only a worker
   already spinning when the run's first spawn comes would close it, and a spinning idle worker
   costs CPU for every run that does not use it.
-- **Collections**: a worker's periodic forced full collection takes 5-13 ms of it and of V8's
-  platform threads whatever the garbage (a worker's heap is ~4.4 MB, mostly Node's own), so its
-  cadence sets much of what a run costs: one every 32 programs a worker serves was about a
-  quarter of a run of \`spawn_join\` (1.52-1.60 ms a run every 64, 1.91-2.40 every 32, interleaved
-  A/B). Every 64, RSS less the young generation grew 8-14% from 1,000 to 10,000 runs on Node 24
-  and 26 while each run made new instances; with the instances reset, within 3.7% on every line
-  but 22 (+6-8%, +5-7% before), so a worker that resets its instance collects every 64 runs
-  (\`src/shared/garbage.ts\`). Interleaved A/B of the reset with that cadence against the code
-  before (one runtime a process, 3,000 runs after 200, \`process.cpuUsage()\`, medians of three
-  alternations): \`first_instruction\` 0.856 -> 0.676 ms a run at poolSize 0, 0.945 -> 0.796 at
-  poolSize 4, \`spawn_join\` 1.854 -> 1.514, \`short_threads 2 2\` 6.04 -> 5.53 (the spreads of
-  the alternations overlap: 0.64-0.81 against 0.80-1.10 at poolSize 0). The table above moves
-  more from one run of the bench to the next than its spreads say: its method replayed alone on
-  the same code (the five rows in turns, a runtime made and closed for each, 600 runs after 100;
-  2026-12-08) gave \`spawn_join\` 1.49, 1.62, 1.95, 2.62 and 2.76 ms a round, later rounds
-  higher, while ten runtimes made and closed in turn in one process showed no such drift
-  (\`first_instruction\` at poolSize 4: 1.92 down to 1.06-1.46 ms) and left no thread behind.
+- **Collections**: a worker's forced full collection takes 5-13 ms of it and of V8's platform
+  threads whatever the garbage (a worker's heap is ~4.4 MB, mostly Node's own). Until 2026-12-08 a
+  worker that reset its instance collected every 64 runs, and that cadence was half of what a
+  \`spawn_join\` run cost (three workers reset for each of its runs). A worker that resets its
+  instance now collects every 1,024 runs, or once its old generation grew by 1 MB since its last
+  (\`src/shared/garbage.ts\`), and a runtime's workers have a young generation of 2 MB at most (each
+  grew its own to 4 MB and kept it). Two kinds of garbage a run that only full collections gave
+  back are gone: a kept main thread worker made a new wasm instance for each zeroing of the memory
+  (\`src/shared/memory-clear.ts\` keeps one a memory), and 3% of \`spawn_join\`'s runs (its
+  \`_start\` returns right after its join) ended before their joined threads' workers had counted
+  themselves out, let their pool go, and the next run booted five workers (317 boots in 2,300
+  runs; the run's end waits up to 10 ms for them now, \`src/host/program/pool-handover.ts\`).
+  Measured (Node 20, one runtime a process, 3,000 runs after 300, each thread's CPU from
+  \`/proc/self/task/*/schedstat\`, two or three tries): \`spawn_join\` at poolSize 4 1.04-1.12 ->
+  0.53-0.63 ms a run, \`first_instruction\` 0.50-0.57 -> 0.40-0.46 at poolSize 0 and 0.58-0.61 ->
+  0.41-0.52 at poolSize 4; with no forced collection at all, 0.53-0.55, 0.40-0.41 and 0.42-0.52:
+  what the collections still cost is within the spreads. The bench's table, its run before the
+  change against its first run after (its method): \`spawn_join\` 3.12 -> 0.99 ms, \`first_instruction\`
+  1.02 -> 0.68 ms at poolSize 0 and 1.28 -> 0.85 at poolSize 4, piscina's empty task 0.141 -> 0.075
+  ms (nothing of piscina changed: the ratios to it move with it).
 - **The run itself**, one that spawns nothing: a run that ends at rest, returning from \`_start\`,
   leaves its main thread's worker on its control block's main seat
   (\`src/shared/control/main-seat.ts\`), and the next run on that block is handed to it there:
@@ -744,20 +751,33 @@ kept pools, the main seat and the instance reset, not measured by the bench; Nod
   1.30-1.41 -> 0.94-1.16 ms a run at poolSize 0, 1.38-1.53 -> 1.12-1.20 ms at poolSize 4. The bench's table, its first run
   after the change against its run before (2026-12-07, its method): poolSize 0 1.27 ms both times,
   poolSize 4 2.38 -> 1.73 ms, \`spawn_join\` 3.64 -> 2.42 ms, \`short_threads\` 7.75 -> 6.60 ms (its
-  runs end in \`proc_exit\`: see below). What is
-  left, by thread (the same method, and a CPU profile of each thread): the main JS thread ~0.3 ms
-  a run (the run's bookkeeping: a \`Program\` with its workers, pool policy, stdio, limits, queue
-  place and promises); the main thread's worker ~0.25 ms (its instance, its WASI readied for the
-  run, the \`ready\` and \`main-done\` messages, and its collections, ~0.1 ms; before the reset
-  above); V8's platform
-  threads ~0.3-0.4 ms (scavenges, and the concurrent marking and sweeping of full collections). A
-  run that ends in \`proc_exit\` keeps no worker: its \`exit\` is reported when it is called, before
-  its worker is out of the wasm (every Zig 0.11 program ends so: the \`short_threads\` row). What
-  would remove more: bookkeeping on the main thread kept and rearmed from run to run as the
-  control block is, and a run's end reported on the seat rather than in a message.
-- **Memory**: 10,000 runs of \`spawn_join\` at poolSize 4, all on kept pools: RSS 230 MB after 1,000,
-  253 MB after 10,000 (+9.7%), of which the young generation of the thread that calls \`run()\`
-  15.8 -> 30.8 MB; the rest +3.4% (\`test/soak/runtime-over-time.test.ts\` holds the rest within 10%).
+  runs end in \`proc_exit\`: see below). A run
+  that ends in \`proc_exit\` (every Zig 0.11 program: the \`short_threads\` row) keeps its main
+  thread's worker too since 2026-12-08: the exit is reported when it is called, and the worker, out
+  of the wasm once the exit has unwound, takes its seat; the run's end waits for that (the same
+  10 ms at most). What is left, by thread (\`first_instruction\` at poolSize 0, the method of the
+  collections above): the main JS thread 0.13-0.17 ms a run (the run's bookkeeping: a \`Program\`
+  with its workers, pool policy, stdio, limits, queue place and promises), the rest shared by the
+  main thread's worker and V8's platform threads. What would remove more: bookkeeping on the main
+  thread kept and rearmed from run to run as the control block is, and a run's end reported on the
+  seat rather than in a message.
+- **Programs that grow their memory every run** (\`short_threads\`, and \`primes\` of the HTTP rows:
+  Zig's page allocator takes new pages by growing the memory, and a reset instance's allocator
+  knows nothing of the pages the runs before took): a memory passes to the next run only while it
+  grew by at most 64 pages (\`src/host/runtime/memory-pool.ts\`), so every ~13 runs one is let go
+  with its pool, the next run gets a new memory and boots a new pool on it (its instances need the
+  new memory), and every 8 memories let go ask every worker for a full collection, which gives
+  their address space back. \`short_threads 2 2\` at poolSize 4 (2,300 runs, Node 20): 178 memories
+  made, 931 worker boots; of its ~3 ms a run, V8's platform threads took ~1.5 ms (in \`perf\`,
+  mostly the concurrent marking of those collections) and the 15 workers ~1.3 ms. What would
+  remove it: a memory that passes on whatever it grew, which needs its touched pages given back to
+  the kernel rather than zeroed (zeroing reads every page ever written, and RSS keeps them), and
+  JS cannot do that.
+- **Memory**: 10,000 runs of \`spawn_join\` at poolSize 4, all on kept pools (2026-12-08, after the
+  collections above): RSS less the young generation of the thread that calls \`run()\`, from 1,000
+  runs to 10,000, +3.3% on Node 20 and +4.0% on Node 26, level from 4,000 runs on
+  (\`test/soak/runtime-over-time.test.ts\` holds it within 10%); that young generation grew from 13-16
+  MB to 31-52 MB meanwhile, as V8 sizes it to the thread's allocation (see the memory table).
 `;
 }
 
