@@ -78,8 +78,9 @@ describe('a runtime in a long-lived process', () => {
       // which reset (or make) an instance for each run they serve and never go back to their loop:
       // without their own share of collections (pool-thread.ts, afterRun) RSS less the young
       // generation grew by 20% from 1,000 to 10,000 runs here (Node 20), and did not level off. A
-      // worker that resets collects half as often (garbage.ts): collecting as rarely after new
-      // instances, RSS grew 8-11% on Node 24 and 26. The first sample comes
+      // worker that resets collects every 1,024 runs or on 1 MB of old-generation growth (garbage.ts;
+      // +3.3% on Node 20, +4.0% on 26, +8-9% without the workers' 2 MB young generation); collecting
+      // every 64 programs after new instances, RSS grew 8-11% on Node 24 and 26. The first sample comes
       // after the warm-up: from 100 to 1,000 runs it grew by 8-20% on Node 24 (the workers' heaps), then
       // by 5.6% more to 10,000.
       const early = keptEarly;
