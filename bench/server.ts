@@ -5,9 +5,11 @@
  * the round medians). Neither the servers nor the load generator are pinned to a CPU: the kernel
  * places them over the machine's cores, as it would a real server's.
  *   tsx bench/server.ts [--quick]   (writes bench/results/server*.json and, full, its section of BENCHMARKS.md)
+ *   tsx bench/server.ts --cpu-per-run   (on another Node line: only the CPU a run, full-sized, into
+ *                                        bench/results/server-cpu-vMAJOR.json; the section shows it beside the rest)
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -501,7 +503,7 @@ Ratios (requests/s): runtime / startWasiMain **${ratio(h.results.runtime['1'].re
 ${countAloneText(r)}
 **\`call()\` round trip** on a trivial export (\`add\`), ${c.callsPerRound} calls per round: median **${f(c.roundTripUs, 1)} µs**.
 
-${cpuPerRunText(r)}
+${cpuPerRunText(r)}${otherLinesText(r)}
 **Memory** (one runtime, poolSize 2, sampled after a full GC of the main thread):
 
 | program | RSS after ${m.steady.early} runs | after ${m.steady.late} | growth | of it, the young generation of the thread that calls \`run()\` | growth of the rest | address space | memories made | workers started |
@@ -646,6 +648,53 @@ the next **${f(c.warmSpawnUs, 1)} µs** (${ratio(c.firstSpawnUs.median, c.warmSp
 instance for the run (\`spawn_latency\` can be reset: see below); the next finds the worker still
 spinning on its slot from the first (no \`Atomics.notify\`).
 `;
+}
+
+/** The CPU a run on one Node line, measured alone (`--cpu-per-run`). */
+interface LineCpuReport {
+  measuredOn: { date: string; node: string };
+  cpuPerRun: CpuPerRun;
+}
+
+const LINE_RESULT = /^server-cpu-v\d+\.json$/;
+
+/** The CPU a run measured on the other Node lines (their own runs of `--cpu-per-run`), for the section. */
+function otherLines(r: ServerReport): LineCpuReport[] {
+  const results = new URL('./results/', import.meta.url);
+  return readdirSync(results)
+    .filter((name) => LINE_RESULT.test(name))
+    .map((name) => JSON.parse(readFileSync(new URL(name, results), 'utf8')) as LineCpuReport)
+    .filter((line) => line.measuredOn.node.split('.')[0] !== r.measuredOn?.node.split('.')[0])
+    .sort((a, b) => a.measuredOn.node.localeCompare(b.measuredOn.node, 'en', { numeric: true }));
+}
+
+function otherLinesText(r: ServerReport): string {
+  const x2 = (a: number, b: number) => (a / b).toFixed(2);
+  return otherLines(r)
+    .map(({ measuredOn, cpuPerRun: c }) => {
+      const cpu = (key: string) => c.rows.find((row) => row.key === key)!.cpuMs.median;
+      const rows = c.rows.map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, cpu('piscina'))}x |`).join('\n');
+      return `
+**CPU a run on Node ${measuredOn.node}** (its own run of \`tsx bench/server.ts --cpu-per-run\` on ${measuredOn.date}: the rows above,
+measured the same way, ${c.runsPerRound} runs a round, ${c.firstSpawnUs.rounds} rounds):
+
+| run | CPU ms a run | over piscina's empty task |
+| --- | --- | --- |
+${rows}
+
+Ratios (the issue's targets: 1.2x, 1.15x, 2x): poolSize 4 over poolSize 0 **${x2(cpu('nothing-4'), cpu('nothing-0'))}x**; spawn and join 2 threads over nothing
+(poolSize 4) **${x2(cpu('spawn2-4'), cpu('nothing-4'))}x**; a run's first spawn **${f(c.firstSpawnUs, 1)} µs**, the next **${f(c.warmSpawnUs, 1)} µs**
+(**${x2(c.firstSpawnUs.median, c.warmSpawnUs.median)}x**).
+`;
+    })
+    .join('');
+}
+
+/** On another Node line: the CPU a run alone, kept beside the section's own run, and the section rendered again. */
+async function cpuPerRunOfThisLine(): Promise<void> {
+  const report: LineCpuReport = { measuredOn: { date: new Date().toISOString().slice(0, 10), node: process.version }, cpuPerRun: await cpuPerRun(5, 600) };
+  const major = process.version.slice(1).split('.')[0];
+  writeFileSync(new URL(`./results/server-cpu-v${major}.json`, import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
 }
 
 /** What the control row says of the others. */
@@ -802,4 +851,11 @@ function runCostTargets(r: ServerReport): Array<[string, string, boolean]> {
   ];
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await sectionCommand('server', serverBenchmarks, renderServer);
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes('--cpu-per-run')) {
+    await cpuPerRunOfThisLine();
+    // The section again, from the last full run's results and this line's.
+    process.argv.push('--render');
+  }
+  await sectionCommand('server', serverBenchmarks, renderServer);
+}
