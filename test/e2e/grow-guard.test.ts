@@ -295,9 +295,10 @@ describe('grow guard: threads never trap on memory another thread just grew', ()
           `${family} (control): with the rewrite off, the fixture traps`,
           () => {
             let { unguarded } = load()[family];
-            // On a loaded machine (CI, Node 20) a whole batch of runs has once escaped, every grow
-            // landing where the thread passed a loop header: one more batch, in a process of its own.
-            if (unguarded.traps === 0) {
+            // On a loaded machine a whole batch of runs has escaped (CI, Node 20 once, and Node 24's
+            // TurboFan wait32 once), every grow landing where the thread passed a loop header: up to
+            // three more batches, each in a process of its own.
+            for (let batch = 0; batch < 3 && unguarded.traps === 0; batch++) {
               const again = JSON.parse(
                 execFileSync(process.execPath, [...flags, host, JSON.stringify({ dir: buildDir, families: [family], runs: 0, unguarded: 12 })], {
                   encoding: 'utf8',
