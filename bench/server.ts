@@ -805,7 +805,8 @@ kept pools, the main seat, the instance reset and the collections' cadence, not 
   thread's worker too since 2026-12-08: the exit is reported when it is called, and the worker, out
   of the wasm once the exit has unwound, takes its seat; the run's end waits for that (the same
   10 ms at most). What is left, by thread (\`first_instruction\` at poolSize 0, the method of the
-  collections above): the main JS thread 0.13-0.17 ms a run (the run's bookkeeping: a \`Program\`
+  collections above, in ten tries over the day, the VM drifting): the main JS thread 0.13-0.21 ms
+  a run (the run's bookkeeping: a \`Program\`
   with its workers, pool policy, stdio, limits, queue place and promises), the rest shared by the
   main thread's worker and V8's platform threads. What would remove more: bookkeeping on the main
   thread kept and rearmed from run to run as the control block is, and a run's end reported on the
