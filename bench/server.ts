@@ -59,7 +59,8 @@ export interface ServerReport {
 
 export interface CpuPerRun {
   runsPerRound: number;
-  rows: Array<{ key: string; label: string; cpuMs: Figure }>;
+  /** workersStarted: the workers the row's runtimes started while the CPU was measured (after the warm-up), all rounds together. */
+  rows: Array<{ key: string; label: string; cpuMs: Figure; workersStarted?: number }>;
   /** spawn_latency, poolSize 1: from thread-spawn to the thread's first clock read, the run's first spawn and the next. */
   firstSpawnUs: Figure;
   warmSpawnUs: Figure;
@@ -263,7 +264,26 @@ const cpuSince = (before: NodeJS.CpuUsage) => {
  * starting with the next, each row alone in the process. And the first spawn of a run against the
  * next one, on one pool worker.
  */
-async function cpuPerRun(rounds: number, runs: number): Promise<CpuPerRun> {
+/**
+ * At least WARM_UP_RUNS runs, and on until WARM_UP_QUIET_RUNS in a row started no worker (at most
+ * WARM_UP_MAX_RUNS): a runtime boots its pools (three at poolSize 4, 15 workers) one worker at a
+ * time while its first runs go on, and the last ones came after several hundred runs; a worker's
+ * start, tens of milliseconds of CPU, is the runtime's start-up, not a run's cost (measured: 2-4 of
+ * them fell in the 600 runs after a warm-up of 100).
+ */
+const WARM_UP_RUNS = 100;
+const WARM_UP_QUIET_RUNS = 500;
+const WARM_UP_MAX_RUNS = 5000;
+async function warmUp(host: { run: () => Promise<unknown>; workersCreated: () => number }, maxRuns: number): Promise<void> {
+  let quiet = 0;
+  for (let i = 0; i < maxRuns && (i < WARM_UP_RUNS || quiet < WARM_UP_QUIET_RUNS); i++) {
+    const before = host.workersCreated();
+    await host.run();
+    quiet = host.workersCreated() === before ? quiet + 1 : 0;
+  }
+}
+
+async function cpuPerRun(rounds: number, runs: number, warmUpMaxRuns = WARM_UP_MAX_RUNS): Promise<CpuPerRun> {
   log(`server: CPU a run, ${rounds} rounds x ${runs} runs a row`);
   const programs = [
     { key: 'nothing-0', label: '`first_instruction` (its `_start` returns at once), poolSize 0', wasm: 'first_instruction', poolSize: 0, args: [] },
@@ -279,14 +299,19 @@ async function cpuPerRun(rounds: number, runs: number): Promise<CpuPerRun> {
   ];
   // Each row's runtime (or pool) made anew for each of its rounds and closed after: no row's workers
   // share the process with another row's.
-  type Host = { run: () => Promise<unknown>; close: () => Promise<void> };
+  // workersCreated: the workers the host has started so far (a runtime's; piscina's pool is fixed).
+  type Host = { run: () => Promise<unknown>; close: () => Promise<void>; workersCreated: () => number };
   const rows: Array<{ key: string; label: string; open: () => Promise<Host> }> = [
     ...programs.map((p) => ({
       key: p.key,
       label: p.label,
       open: async (): Promise<Host> => {
         const runtime = await createRuntime({ wasmFile: fixture(p.wasm), poolSize: p.poolSize, maxConcurrentRuns: 1 });
-        return { run: () => runtime.run({ args: p.args, stdout: 'buffer' }), close: () => runtime.close() };
+        return {
+          run: () => runtime.run({ args: p.args, stdout: 'buffer' }),
+          close: () => runtime.close(),
+          workersCreated: () => runtime.stats().workersCreated,
+        };
       },
     })),
     {
@@ -294,11 +319,13 @@ async function cpuPerRun(rounds: number, runs: number): Promise<CpuPerRun> {
       label: "piscina's empty task",
       open: async (): Promise<Host> => {
         const pool = new Piscina({ filename: new URL('./peers/empty-task.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1 });
-        return { run: () => pool.run(0), close: () => pool.destroy() };
+        return { run: () => pool.run(0), close: () => pool.destroy(), workersCreated: () => 0 };
       },
     },
   ];
   const perRound = new Map<string, number[]>(rows.map((row) => [row.key, []]));
+  /** Workers started while the CPU was being measured, by row, all rounds together. */
+  const started = new Map<string, number>(rows.map((row) => [row.key, 0]));
   const first: number[] = [];
   const warm: number[] = [];
   for (let round = 0; round < rounds; round++) {
@@ -306,10 +333,12 @@ async function cpuPerRun(rounds: number, runs: number): Promise<CpuPerRun> {
       const row = rows[(round + k) % rows.length]!;
       const host = await row.open();
       try {
-        for (let i = 0; i < 100; i++) await host.run(); // warm-up
+        await warmUp(host, warmUpMaxRuns);
+        const created = host.workersCreated();
         const before = process.cpuUsage();
         for (let i = 0; i < runs; i++) await host.run();
         perRound.get(row.key)!.push(cpuSince(before) / runs);
+        started.set(row.key, started.get(row.key)! + host.workersCreated() - created);
       } finally {
         await host.close();
       }
@@ -332,7 +361,7 @@ async function cpuPerRun(rounds: number, runs: number): Promise<CpuPerRun> {
   }
   return {
     runsPerRound: runs,
-    rows: rows.map((row) => ({ key: row.key, label: row.label, cpuMs: figure(perRound.get(row.key)!) })),
+    rows: rows.map((row) => ({ key: row.key, label: row.label, cpuMs: figure(perRound.get(row.key)!), workersStarted: started.get(row.key) })),
     firstSpawnUs: figure(first),
     warmSpawnUs: figure(warm),
   };
@@ -441,7 +470,7 @@ export async function serverBenchmarks(quick: boolean): Promise<ServerReport> {
         runStart: await runStart(1, 12, 1),
         http: await httpServers(1, 0.5, 200_000),
         call: await callRoundTrip(1, 200),
-        cpuPerRun: await cpuPerRun(1, 20),
+        cpuPerRun: await cpuPerRun(1, 20, WARM_UP_RUNS),
         countAlone: await countAlone(2, 5, 20, 200_000),
         memory: await memory(50, 200),
       }
@@ -625,15 +654,17 @@ function cpuPerRunText(r: ServerReport): string {
         c.rows.map((row) => ({ label: row.label, figure: row.cpuMs })),
       ),
     );
-  const rows = c.rows.map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, piscina)}x |`).join('\n');
+  const rows = c.rows.map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, piscina)}x | ${row.workersStarted ?? '-'} |`).join('\n');
   return `
 **CPU a run**: what a run costs the process, all its threads (\`process.cpuUsage()\`), back to back on
-one runtime a row (\`maxConcurrentRuns: 1\`, made for the round, after 100 runs of warm-up, closed
-after: no other row's workers in the process), ${c.runsPerRound} runs a round, the rows in turns (each round
+one runtime a row (\`maxConcurrentRuns: 1\`, made for the round, closed after: no other row's workers
+in the process), after a warm-up of at least 100 runs that goes on until 500 runs in a row started
+no worker (a runtime boots its pools' workers one at a time over its first few hundred runs; a
+worker's start is start-up cost, not a run's: the last column counts those that came in the measured runs all the same), ${c.runsPerRound} runs a round, the rows in turns (each round
 starts with the next); piscina's empty task on its own pool (\`minThreads = maxThreads = 1\`) the same way.
 
-| run | CPU ms a run | over piscina's empty task |
-| --- | --- | --- |
+| run | CPU ms a run | over piscina's empty task | workers started while measured |
+| --- | --- | --- | --- |
 ${rows}
 
 ![CPU a run, by program and poolSize](bench/results/cpu-per-run.svg)
@@ -673,13 +704,15 @@ function otherLinesText(r: ServerReport): string {
   return otherLines(r)
     .map(({ measuredOn, cpuPerRun: c }) => {
       const cpu = (key: string) => c.rows.find((row) => row.key === key)!.cpuMs.median;
-      const rows = c.rows.map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, cpu('piscina'))}x |`).join('\n');
+      const rows = c.rows
+        .map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, cpu('piscina'))}x | ${row.workersStarted ?? '-'} |`)
+        .join('\n');
       return `
 **CPU a run on Node ${measuredOn.node}** (its own run of \`tsx bench/server.ts --cpu-per-run\` on ${measuredOn.date}: the rows above,
 measured the same way, ${c.runsPerRound} runs a round, ${c.firstSpawnUs.rounds} rounds):
 
-| run | CPU ms a run | over piscina's empty task |
-| --- | --- | --- |
+| run | CPU ms a run | over piscina's empty task | workers started while measured |
+| --- | --- | --- | --- |
 ${rows}
 
 Ratios (the issue's targets: 1.2x, 1.15x, 2x): poolSize 4 over poolSize 0 **${x2(cpu('nothing-4'), cpu('nothing-0'))}x**; spawn and join 2 threads over nothing
@@ -789,7 +822,10 @@ kept pools, the main seat, the instance reset and the collections' cadence, not 
   what the collections still cost is within the spreads. The bench's table, its run before the
   change against its first run after (its method): \`spawn_join\` 3.12 -> 0.99 ms, \`first_instruction\`
   1.02 -> 0.68 ms at poolSize 0 and 1.28 -> 0.85 at poolSize 4, piscina's empty task 0.141 -> 0.075
-  ms (nothing of piscina changed: the ratios to it move with it).
+  ms (nothing of piscina changed: the ratios to it move with it). Three runs of the bench that
+  day moved more than their spreads: poolSize 4 over 0 1.25x, 1.01x and 1.22x, spawn and join
+  over nothing 1.16x, 1.29x and 0.96x, piscina's empty task 0.075, 0.093 and 0.101 ms (the last
+  two with the warm-up that waits for the pools' workers; the table above is the last run).
 - **The run itself**, one that spawns nothing: a run that ends at rest, returning from \`_start\`,
   leaves its main thread's worker on its control block's main seat
   (\`src/shared/control/main-seat.ts\`), and the next run on that block is handed to it there:
