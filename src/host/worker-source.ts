@@ -103,6 +103,11 @@ export function writeAllSync(fd: number, chunk: Uint8Array): void {
   }
 }
 
+/** A worker's V8 limits: the caller's, over the library's defaults for that worker; undefined when neither has any. */
+export function resourceLimitsFor(defaults: ResourceLimits | undefined, callers: ResourceLimits | undefined): ResourceLimits | undefined {
+  return defaults || callers ? { ...defaults, ...callers } : undefined;
+}
+
 /**
  * Node's Worker with the options every library worker gets. With `pipeConsole` its JS console goes
  * to this process's stdout and stderr; reading those streams keeps the process alive for as long as
@@ -115,8 +120,7 @@ export function newWorker(
   { transferList, pipeConsole = true, defaultLimits }: { transferList?: TransferListItem[]; pipeConsole?: boolean; defaultLimits?: ResourceLimits } = {},
 ): Worker {
   const { execArgv, env } = config.workerOptions;
-  // The caller's limits win over the library's defaults.
-  const resourceLimits = defaultLimits || config.workerOptions.resourceLimits ? { ...defaultLimits, ...config.workerOptions.resourceLimits } : undefined;
+  const resourceLimits = resourceLimitsFor(defaultLimits, config.workerOptions.resourceLimits);
   let worker: Worker;
   try {
     worker = new Worker(file, {
