@@ -265,21 +265,29 @@ const cpuSince = (before: NodeJS.CpuUsage) => {
  * next one, on one pool worker.
  */
 /**
- * At least WARM_UP_RUNS runs, and on until WARM_UP_QUIET_RUNS in a row started no worker (at most
- * WARM_UP_MAX_RUNS): a runtime boots its pools (three at poolSize 4, 15 workers) one worker at a
- * time while its first runs go on, and the last ones came after several hundred runs; a worker's
- * start, tens of milliseconds of CPU, is the runtime's start-up, not a run's cost (measured: 2-4 of
- * them fell in the 600 runs after a warm-up of 100).
+ * At least WARM_UP_RUNS runs, and on until WARM_UP_QUIET_RUNS in a row, and WARM_UP_QUIET_MS,
+ * started no worker (at most WARM_UP_MAX_RUNS): a runtime boots its pools (three at poolSize 4, 15
+ * workers) one worker at a time while its first runs go on, and the last ones came after several
+ * hundred runs; a worker's start, tens of milliseconds of CPU, is the runtime's start-up, not a
+ * run's cost (measured: 2-4 of them fell in the 600 runs after a warm-up of 100; with 500 quiet
+ * runs, 3-6 still did over a whole run of the bench, none alone).
  */
 const WARM_UP_RUNS = 100;
 const WARM_UP_QUIET_RUNS = 500;
-const WARM_UP_MAX_RUNS = 5000;
+const WARM_UP_QUIET_MS = 1000;
+const WARM_UP_MAX_RUNS = 10_000;
 async function warmUp(host: { run: () => Promise<unknown>; workersCreated: () => number }, maxRuns: number): Promise<void> {
   let quiet = 0;
-  for (let i = 0; i < maxRuns && (i < WARM_UP_RUNS || quiet < WARM_UP_QUIET_RUNS); i++) {
+  let quietSince = performance.now();
+  const settled = () => quiet >= WARM_UP_QUIET_RUNS && performance.now() - quietSince >= WARM_UP_QUIET_MS;
+  for (let i = 0; i < maxRuns && (i < WARM_UP_RUNS || !settled()); i++) {
     const before = host.workersCreated();
     await host.run();
-    quiet = host.workersCreated() === before ? quiet + 1 : 0;
+    if (host.workersCreated() === before) quiet++;
+    else {
+      quiet = 0;
+      quietSince = performance.now();
+    }
   }
 }
 
@@ -658,8 +666,8 @@ function cpuPerRunText(r: ServerReport): string {
   return `
 **CPU a run**: what a run costs the process, all its threads (\`process.cpuUsage()\`), back to back on
 one runtime a row (\`maxConcurrentRuns: 1\`, made for the round, closed after: no other row's workers
-in the process), after a warm-up of at least 100 runs that goes on until 500 runs in a row started
-no worker (a runtime boots its pools' workers one at a time over its first few hundred runs; a
+in the process), after a warm-up of at least 100 runs that goes on until 500 runs in a row, and a
+second, started no worker (a runtime boots its pools' workers one at a time over its first few hundred runs; a
 worker's start is start-up cost, not a run's: the last column counts those that came in the measured runs all the same), ${c.runsPerRound} runs a round, the rows in turns (each round
 starts with the next); piscina's empty task on its own pool (\`minThreads = maxThreads = 1\`) the same way.
 
@@ -822,10 +830,15 @@ kept pools, the main seat, the instance reset and the collections' cadence, not 
   what the collections still cost is within the spreads. The bench's table, its run before the
   change against its first run after (its method): \`spawn_join\` 3.12 -> 0.99 ms, \`first_instruction\`
   1.02 -> 0.68 ms at poolSize 0 and 1.28 -> 0.85 at poolSize 4, piscina's empty task 0.141 -> 0.075
-  ms (nothing of piscina changed: the ratios to it move with it). Three runs of the bench that
-  day moved more than their spreads: poolSize 4 over 0 1.25x, 1.01x and 1.22x, spawn and join
-  over nothing 1.16x, 1.29x and 0.96x, piscina's empty task 0.075, 0.093 and 0.101 ms (the last
-  two with the warm-up that waits for the pools' workers; the table above is the last run).
+  ms (nothing of piscina changed: the ratios to it move with it). Four runs of the bench that
+  day moved more than their spreads: poolSize 4 over 0 1.25x, 1.01x, 1.22x and 0.93x, spawn and
+  join over nothing 1.16x, 1.29x, 0.96x and 1.69x, piscina's empty task 0.075, 0.093, 0.101 and
+  0.030 ms. The second and third warmed up until 500 runs in a row started no worker, the fourth
+  (the table above) also until a second had passed without one: every row, piscina's too, cost
+  about half as much after that longer warm-up (\`first_instruction\` 0.47 -> 0.23 ms at poolSize
+  0, piscina 0.101 -> 0.030 ms), which looks like the JIT settling on the thread that calls \`run()\`
+  (not established), and spawning and joining 2 threads, which did not get cheaper, weighs more
+  against the cheaper run that does nothing.
 - **The run itself**, one that spawns nothing: a run that ends at rest, returning from \`_start\`,
   leaves its main thread's worker on its control block's main seat
   (\`src/shared/control/main-seat.ts\`), and the next run on that block is handed to it there:
