@@ -17,44 +17,33 @@ import type { ProgramWorkers } from './program-workers.js';
 import type { KeptPool, PoolKeeper } from './types.js';
 
 /**
- * How long the end of a run that ended with an exit code waits for its threads' workers to count
- * themselves out before it decides whether its pool can pass on. The main thread's entry returns
- * (or exits) as soon as it has joined its threads, while a joined thread's worker counts itself out
- * a few microseconds after its wasm returned: without the wait, 3% of `spawn_join`'s runs (poolSize
- * 4, back to back, Node 20) ended with a thread not yet counted out, let their pool go, and the
- * next run booted a new one (five workers' programs, and their garbage). A thread still in its
- * wasm when the grace ends is ended with its run, as before: the grace is the most a run whose
- * main thread leaves threads running takes longer to end.
+ * Waits, without blocking, until no thread of the run is alive or `deadline` (a `performance.now()`)
+ * has passed. Threads cannot be added meanwhile: the run is ending, so every spawn is refused.
  */
-export const COUNT_OUT_GRACE_MS = 10;
-
-/**
- * Waits, without blocking, until no thread of the run is alive or `graceMs` have passed; whether
- * none is. Threads cannot be added meanwhile: the run is ending, so every spawn is refused.
- */
-export async function threadsCountedOut(control: SharedControl, graceMs = COUNT_OUT_GRACE_MS): Promise<boolean> {
-  const deadline = performance.now() + graceMs;
+async function threadsCountedOut(control: SharedControl, deadline: number): Promise<void> {
   // Set before looking at LiveThreads: either we see 0 or the last thread signals.
   control.events.watchLastThread();
   for (;;) {
     const seen = control.events.current();
-    if (control.threads.live() === 0) return true;
     const left = deadline - performance.now();
-    if (left <= 0) return false;
+    if (control.threads.live() === 0 || left <= 0) return;
     const wait = control.events.waitFor(seen, left);
     if (wait.async) await wait.value;
   }
 }
 
 /**
- * A moment (COUNT_OUT_GRACE_MS at most) for what a run that ended with an exit code still does on
- * its way to rest, so that its pool can pass on: joined threads' workers counting themselves out,
- * and, when the main thread called proc_exit, its worker unwinding to its seat (`mainSeated`
- * settles once it says so).
+ * Until `deadline` at most (the end's RETURN_GRACE_MS, program-workers.ts): what a run that ended
+ * with an exit code still does on its way to rest, so that its pool can pass on. The main thread's
+ * entry returns (or exits) as soon as it has joined its threads, while a joined thread's worker
+ * counts itself out a moment after its wasm returned: without this, 3% of `spawn_join`'s runs
+ * (poolSize 4, back to back, Node 20) ended with a thread not yet counted out, let their pool go,
+ * and the next run booted a new one (five workers' programs, and their garbage). And, when the
+ * main thread called proc_exit, its worker unwinding to its seat (`mainSeated` settles once it
+ * says so).
  */
-export async function comeToRest(control: SharedControl, mainSeated: Promise<void> | undefined): Promise<void> {
-  const deadline = performance.now() + COUNT_OUT_GRACE_MS;
-  if (control.threads.live() !== 0) await threadsCountedOut(control, COUNT_OUT_GRACE_MS);
+async function comeToRest(control: SharedControl, mainSeated: Promise<void> | undefined, deadline: number): Promise<void> {
+  if (control.threads.live() !== 0) await threadsCountedOut(control, deadline);
   if (!mainSeated) return;
   let timer: NodeJS.Timeout | undefined;
   const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - performance.now()))));
@@ -82,13 +71,22 @@ export function controlFor(config: ResolvedConfig, run: number, kept: KeptPool |
 }
 
 /**
- * At the end of a run that ended with an exit code: gives its pool to `keeper` if the run is at
- * rest and the keeper wants one; those workers (and the main thread's, if it waits on its seat:
- * its entry returned) then leave the program as they are, not recalled. `fdTable` is the run's
- * descriptor table, which goes with them (emptied by the caller).
+ * At the end of a run that ended with an exit code, once what is on its way to rest came to rest
+ * (`comeToRest`, until `deadline`): gives its pool to `keeper` if the run is at rest and the keeper
+ * wants one; those workers (and the main thread's, if it waits on its seat: its entry returned or
+ * exited) then leave the program as they are, not recalled. `fdTable` is the run's descriptor
+ * table, which goes with them (emptied by the caller).
  */
-export function offerPool(keeper: PoolKeeper | undefined, control: SharedControl, workers: ProgramWorkers, fdTable: SharedArrayBuffer): KeptPool | undefined {
-  if (!keeper || control.threads.live() !== 0 || !control.idle.atRest() || !keeper.wanted()) return undefined;
+export async function offerPool(
+  keeper: PoolKeeper,
+  control: SharedControl,
+  workers: ProgramWorkers,
+  fdTable: SharedArrayBuffer,
+  mainSeated: { promise: Promise<void> } | undefined,
+  deadline: number,
+): Promise<KeptPool | undefined> {
+  await comeToRest(control, mainSeated?.promise, deadline);
+  if (control.threads.live() !== 0 || !control.idle.atRest() || !keeper.wanted()) return undefined;
   const parked = workers.detachParkedPool();
   if (!parked) return undefined;
   const main = workers.detachSeatedMain();

@@ -13,8 +13,14 @@ import type { ReplyCell } from '../../shared/reply-cell.js';
 import { STUCK_WORKER_GRACE_MS, settledWithin, type WorkerEvents, type WorkerHandle, type WorkerSource } from '../worker-source.js';
 import type { KeptPool } from './types.js';
 
-/** How long the end of a runtime's program waits for a thread that is returning, rather than end its worker. */
-const RETURN_GRACE_MS = 20;
+/**
+ * How long the end of a runtime's program waits for threads that are returning, rather than end
+ * their workers: one deadline for the whole end, first for its pool to come to rest so that it can
+ * pass on (`comeToRest` in pool-handover.ts), then for each worker it recalls (`releaseAll`). A
+ * joined thread's worker counts itself out a few microseconds after its wasm returned (longer on a
+ * loaded machine); a thread still in its wasm when the grace is over is ended with its worker.
+ */
+export const RETURN_GRACE_MS = 20;
 
 export interface WorkerInfo {
   role: ThreadRole;
@@ -57,9 +63,16 @@ export interface WorkersOwner {
  * to its source, or ends it if its thread still runs. Resolves once it can no longer touch the
  * program's memory or descriptors.
  */
-export async function releasePoolWorker(control: SharedControl, slot: number, handle: WorkerHandle, reusesWorkers: boolean, ready = true): Promise<void> {
+export async function releasePoolWorker(
+  control: SharedControl,
+  slot: number,
+  handle: WorkerHandle,
+  reusesWorkers: boolean,
+  ready = true,
+  graceMs = RETURN_GRACE_MS,
+): Promise<void> {
   // A worker of its own is ended anyway: no need to wait for its thread.
-  const recalled = await control.slots.recallWithin(slot, reusesWorkers ? RETURN_GRACE_MS : 0);
+  const recalled = await control.slots.recallWithin(slot, reusesWorkers ? graceMs : 0);
   const back = handle.end(recalled);
   // A recalled pool worker waits in the library's code and never enters the program again
   // (see `SlotMailbox.recall`): a runtime's program need not wait for it to wake and say it is
@@ -282,15 +295,16 @@ export class ProgramWorkers {
   }
 
   /**
-   * At the program's end: every worker goes back to its source or is ended (see `releaseAtEnd`).
-   * Resolves with the number it stopped waiting for after STUCK_WORKER_GRACE_MS: terminated,
-   * blocked in the kernel, and maybe still holding the program's memory.
+   * At the program's end: every worker goes back to its source or is ended (see `releaseAtEnd`),
+   * a returning thread's waited for up to `graceMs` (what is left of RETURN_GRACE_MS). Resolves
+   * with the number it stopped waiting for after STUCK_WORKER_GRACE_MS: terminated, blocked in the
+   * kernel, and maybe still holding the program's memory.
    */
-  async releaseAll(): Promise<number> {
+  async releaseAll(graceMs = RETURN_GRACE_MS): Promise<number> {
     const handles = [...this.all.keys()];
     for (const handle of handles) handle.drain();
     const leftBehind = await settledWithin(
-      handles.map((handle) => this.releaseAtEnd(handle)),
+      handles.map((handle) => this.releaseAtEnd(handle, graceMs)),
       STUCK_WORKER_GRACE_MS,
     );
     for (const handle of handles) handle.drain();
@@ -301,9 +315,9 @@ export class ProgramWorkers {
    * Gives a worker that is out of the program's wasm back to its source (a runtime reuses it) and
    * ends any other. Resolves once the worker can touch neither the program's memory nor its descriptors.
    */
-  private async releaseAtEnd(handle: WorkerHandle): Promise<void> {
+  private async releaseAtEnd(handle: WorkerHandle, graceMs: number): Promise<void> {
     const info = this.all.get(handle)!;
-    if (info.role === 'thread' && !info.leaving) return releasePoolWorker(this.control, info.slot, handle, this.source.reusesWorkers, info.ready);
+    if (info.role === 'thread' && !info.leaving) return releasePoolWorker(this.control, info.slot, handle, this.source.reusesWorkers, info.ready, graceMs);
     // Out for good (its wasm returned, trapped or exited: its source still waits for it to be back
     // in its loop, since a program may catch the proc_exit unwinding), or a main worker on its
     // seat or in its inbox. The main thread is ordered to leave its seat: a prepared run's may be

@@ -23,9 +23,9 @@ import { OwnWorkers, type WorkerHandle, type WorkerSource } from '../worker-sour
 import { bootData } from './boot-data.js';
 import { ColdSpawns } from './cold-spawns.js';
 import { OutputRelay } from './output-relay.js';
-import { comeToRest, controlFor, deferred, offerPool } from './pool-handover.js';
+import { controlFor, deferred, offerPool } from './pool-handover.js';
 import { PoolPolicy } from './pool-policy.js';
-import { ProgramWorkers, type WorkerInfo } from './program-workers.js';
+import { ProgramWorkers, RETURN_GRACE_MS, type WorkerInfo } from './program-workers.js';
 import { ReactorCalls } from './reactor-calls.js';
 import type { PoolKeeper, ProgramSetup, ProgramStart, ProgramStats } from './types.js';
 import { workerExited, workerFatal, workerThrew } from './worker-failures.js';
@@ -224,7 +224,7 @@ export class Program {
       return;
     }
     if (this.outcome) {
-      // The main thread's worker on its seat, out of the wasm of the proc_exit that ended the run (see `comeToRest` in pool-handover.ts).
+      // The main thread's worker on its seat, out of the wasm of the proc_exit that ended the run (see `offerPool` in pool-handover.ts).
       if (message.type === 'main-done' && info.role === 'main' && this.mainUnwinding) {
         info.seated = true;
         this.mainUnwinding.resolve();
@@ -340,15 +340,15 @@ export class Program {
     this.control.events.signal();
     this.pool.end();
     this.coldSpawns.end();
+    const until = performance.now() + RETURN_GRACE_MS;
     const keepable = 'code' in outcome && this.started?.reactor === false && this.wasi !== undefined && this.poolKeeper !== undefined;
-    if (keepable) await comeToRest(this.control, this.mainUnwinding?.promise);
-    const kept = keepable ? offerPool(this.poolKeeper, this.control, this.workers, this.wasi!.table.buffer) : undefined;
+    const kept = keepable ? await offerPool(this.poolKeeper!, this.control, this.workers, this.wasi!.table.buffer, this.mainUnwinding, until) : undefined;
     // A worker out of the program's wasm goes back to its source (a runtime reuses it); one that may
     // still run the program's wasm is ended. Either way, none can touch the program's descriptors
     // or memory once this resolves, so closing its host fds below is safe; except a worker left
     // behind blocked in a write to a caller's fd (STUCK_WORKER_GRACE_MS), which touches none of the
     // fds closed below, and whose table and memory are then not reused.
-    this.workersLeftBehind = await this.workers.releaseAll();
+    this.workersLeftBehind = await this.workers.releaseAll(Math.max(0, until - performance.now()));
     this.output.flush();
     // Every thread is gone now, also one whose wasm had returned (and been joined) but whose worker
     // had not yet counted it out when the end came.
