@@ -647,11 +647,17 @@ function countAloneText(r: ServerReport): string {
 }
 
 /** The CPU a run costs by program and poolSize, against piscina's empty task, and the spawns of a run; writes the chart (a full run). */
+/** The table of a run's CPU: each row, its ratio to piscina's empty task, the workers started while measured. */
+function cpuRowsTable(c: CpuPerRun): string {
+  const piscina = c.rows.find((row) => row.key === 'piscina')!.cpuMs.median;
+  const rows = c.rows.map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, piscina)}x | ${row.workersStarted ?? '-'} |`);
+  return ["| run | CPU ms a run | over piscina's empty task | workers started while measured |", '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
 function cpuPerRunText(r: ServerReport): string {
   const c = r.cpuPerRun;
   if (!c) return '';
   const cpu = (key: string) => c.rows.find((row) => row.key === key)!.cpuMs;
-  const piscina = cpu('piscina').median;
   const title = `CPU a run (the process, all threads), ms: median of ${c.firstSpawnUs.rounds} rounds, line: their spread`;
   if (!r.quick)
     writeFileSync(
@@ -662,7 +668,6 @@ function cpuPerRunText(r: ServerReport): string {
         c.rows.map((row) => ({ label: row.label, figure: row.cpuMs })),
       ),
     );
-  const rows = c.rows.map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, piscina)}x | ${row.workersStarted ?? '-'} |`).join('\n');
   return `
 **CPU a run**: what a run costs the process, all its threads (\`process.cpuUsage()\`), back to back on
 one runtime a row (\`maxConcurrentRuns: 1\`, made for the round, closed after: no other row's workers
@@ -671,9 +676,7 @@ second, started no worker (a runtime boots its pools' workers one at a time over
 worker's start is start-up cost, not a run's: the last column counts those that came in the measured runs all the same), ${c.runsPerRound} runs a round, the rows in turns (each round
 starts with the next); piscina's empty task on its own pool (\`minThreads = maxThreads = 1\`) the same way.
 
-| run | CPU ms a run | over piscina's empty task | workers started while measured |
-| --- | --- | --- | --- |
-${rows}
+${cpuRowsTable(c)}
 
 ![CPU a run, by program and poolSize](bench/results/cpu-per-run.svg)
 
@@ -712,16 +715,11 @@ function otherLinesText(r: ServerReport): string {
   return otherLines(r)
     .map(({ measuredOn, cpuPerRun: c }) => {
       const cpu = (key: string) => c.rows.find((row) => row.key === key)!.cpuMs.median;
-      const rows = c.rows
-        .map((row) => `| ${row.label} | ${f(row.cpuMs, 3)} | ${ratio(row.cpuMs.median, cpu('piscina'))}x | ${row.workersStarted ?? '-'} |`)
-        .join('\n');
       return `
 **CPU a run on Node ${measuredOn.node}** (its own run of \`tsx bench/server.ts --cpu-per-run\` on ${measuredOn.date}: the rows above,
 measured the same way, ${c.runsPerRound} runs a round, ${c.firstSpawnUs.rounds} rounds):
 
-| run | CPU ms a run | over piscina's empty task | workers started while measured |
-| --- | --- | --- | --- |
-${rows}
+${cpuRowsTable(c)}
 
 Ratios (the issue's targets: 1.2x, 1.15x, 2x): poolSize 4 over poolSize 0 **${x2(cpu('nothing-4'), cpu('nothing-0'))}x**; spawn and join 2 threads over nothing
 (poolSize 4) **${x2(cpu('spawn2-4'), cpu('nothing-4'))}x**; a run's first spawn **${f(c.firstSpawnUs, 1)} µs**, the next **${f(c.warmSpawnUs, 1)} µs**
@@ -822,7 +820,7 @@ kept pools, the main seat, the instance reset and the collections' cadence, not 
   (\`src/shared/memory-clear.ts\` keeps one a memory), and 3% of \`spawn_join\`'s runs (its
   \`_start\` returns right after its join) ended before their joined threads' workers had counted
   themselves out, let their pool go, and the next run booted five workers (317 boots in 2,300
-  runs; the run's end waits up to 10 ms for them now, \`src/host/program/pool-handover.ts\`).
+  runs; the run's end waits for them now, within its 20 ms grace, \`src/host/program/pool-handover.ts\`).
   Measured (Node 20, one runtime a process, 3,000 runs after 300, each thread's CPU from
   \`/proc/self/task/*/schedstat\`, two or three tries): \`spawn_join\` at poolSize 4 1.04-1.12 ->
   0.53-0.63 ms a run, \`first_instruction\` 0.50-0.57 -> 0.40-0.46 at poolSize 0 and 0.58-0.61 ->
@@ -852,8 +850,8 @@ kept pools, the main seat, the instance reset and the collections' cadence, not 
   runs end in \`proc_exit\`: see below). A run
   that ends in \`proc_exit\` (every Zig 0.11 program: the \`short_threads\` row) keeps its main
   thread's worker too since 2026-12-08: the exit is reported when it is called, and the worker, out
-  of the wasm once the exit has unwound, takes its seat; the run's end waits for that (the same
-  10 ms at most). What is left, by thread (\`first_instruction\` at poolSize 0, the method of the
+  of the wasm once the exit has unwound, takes its seat; the run's end waits for that (within the
+  same grace). What is left, by thread (\`first_instruction\` at poolSize 0, the method of the
   collections above, in ten tries over the day, the VM drifting): the main JS thread 0.13-0.21 ms
   a run (the run's bookkeeping: a \`Program\`
   with its workers, pool policy, stdio, limits, queue place and promises), the rest shared by the

@@ -4,11 +4,4 @@
 # (default $HOME/wasm-c/cc.sh), then runs it RUNS times on a runtime with the grow guard on and
 # RUNS times with it off, and prints how many runs trapped in each. Usage, after `npm run build`:
 #   test/local/c-grow-guard.sh [RUNS]        (env CC: the toolchain's cc.sh; NODE: the node binary)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-runs="${1:-150}"
-cc="${CC:-$HOME/wasm-c/cc.sh}"
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
-"$cc" fixtures/c/calloc_threads.c -o "$out/calloc_threads.wasm"
-"${NODE:-node}" test/local/count-traps.mjs "$out/calloc_threads.wasm" "$runs"
+exec "$(dirname "$0")/c-program.sh" calloc_threads count-traps.mjs 150 "$@"

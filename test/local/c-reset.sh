@@ -4,11 +4,4 @@
 # $HOME/wasm-c/cc.sh), then runs it RUNS times on one runtime (poolSize 3) and prints what the runs
 # printed, with how many instances each reset. Usage, after `npm run build`:
 #   test/local/c-reset.sh [RUNS]        (env CC: the toolchain's cc.sh; NODE: the node binary)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-runs="${1:-200}"
-cc="${CC:-$HOME/wasm-c/cc.sh}"
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
-"$cc" fixtures/c/reset_state.c -o "$out/reset_state.wasm"
-"${NODE:-node}" test/local/c-reset.mjs "$out/reset_state.wasm" "$runs"
+exec "$(dirname "$0")/c-program.sh" reset_state c-reset.mjs 200 "$@"
